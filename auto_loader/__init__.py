@@ -1,0 +1,1 @@
+"""auto_loader: placeholder package (grows in later releases)."""

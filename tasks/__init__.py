@@ -1,0 +1,1 @@
+"""tasks: placeholder package (grows in later releases)."""

@@ -1,0 +1,1 @@
+"""trainers: placeholder package (grows in later releases)."""

@@ -1,0 +1,72 @@
+"""Typed errors of the zoo. Each message says what was wrong and what would have been valid."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ZooError(Exception):
+    """Base class of every error raised by the zoo."""
+
+
+class ConfigError(ZooError, ValueError):
+    """A configuration file or value is malformed; the message names the file and the field."""
+
+
+class CheckpointNotFoundError(ZooError, FileNotFoundError):
+    """A checkpoint path or Hub id could not be found or reached."""
+
+
+class CorruptCheckpointError(ZooError, OSError):
+    """A weights file exists but cannot be read as safetensors."""
+
+
+class WeightsMismatchError(ZooError, KeyError):
+    """Checkpoint names or shapes do not match the model; lists every offending name."""
+
+    def __init__(
+        self,
+        missing: Iterable[str] = (),
+        unexpected: Iterable[str] = (),
+        mismatched: Iterable[tuple[str, tuple, tuple]] = (),
+        source: str = "checkpoint",
+        hint: str = "",
+    ):
+        self.missing = sorted(missing)
+        self.unexpected = sorted(unexpected)
+        self.mismatched = sorted(mismatched)
+        lines = [f"weights from {source} do not match the model:"]
+        if self.missing:
+            lines.append(f"  missing ({len(self.missing)}): {_preview(self.missing)}")
+        if self.unexpected:
+            lines.append(f"  unexpected ({len(self.unexpected)}): {_preview(self.unexpected)}")
+        for name, got, want in self.mismatched[:20]:
+            lines.append(f"  shape of {name}: checkpoint {tuple(got)}, model expects {tuple(want)}")
+        if hint:
+            lines.append(hint)
+        super().__init__("\n".join(lines))
+
+    def __str__(self) -> str:  # KeyError would quote the message otherwise
+        return self.args[0]
+
+
+class UnknownNameError(ZooError, KeyError):
+    """A name (family, architecture, target layout, ...) is not one of the known ones."""
+
+    def __init__(self, kind: str, name: str, valid: Iterable[str]):
+        self.name = name
+        self.valid = sorted(valid)
+        close = difflib.get_close_matches(name, self.valid, n=3, cutoff=0.5)
+        message = f"unknown {kind} {name!r}; valid: {', '.join(self.valid)}"
+        if close:
+            message += f" (did you mean {' or '.join(repr(c) for c in close)}?)"
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def _preview(names: list[str], limit: int = 12) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")

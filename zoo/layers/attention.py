@@ -1,0 +1,105 @@
+"""Self-attention shared by every family.
+
+One module covers multi-head, grouped-query and multi-query attention: a fused ``qkv`` projection
+whose output holds ``num_attention_heads`` query heads followed by ``num_key_value_heads`` key and
+value heads, optional rotary position embeddings, a transformers ``Cache`` for incremental decoding,
+and the attention kernel chosen through transformers' attention interface (``sdpa`` by default,
+``eager`` as the reference fallback, or any registered backend).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers.cache_utils import Cache
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+from .rotary import apply_rotary
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain matmul-softmax-matmul attention; ``query`` is (batch, heads, q_len, head_dim)."""
+    groups = getattr(module, "num_key_value_groups", 1)
+    if groups > 1:
+        key = key.repeat_interleave(groups, dim=1)
+        value = value.repeat_interleave(groups, dim=1)
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        if attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+        else:
+            scores = scores + attention_mask[..., : key.shape[-2]]
+    weights = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = nn.functional.dropout(weights, p=dropout, training=module.training)
+    output = torch.matmul(weights, value).transpose(1, 2).contiguous()
+    return output, weights
+
+
+class Attention(nn.Module):
+    """Self-attention over ``hidden_states`` of shape (batch, seq, hidden).
+
+    Reads from the config: ``hidden_size``, ``num_attention_heads``, ``num_key_value_heads`` (default:
+    as many as query heads), ``head_dim`` (default: hidden / heads), ``attention_dropout``,
+    ``attention_bias`` and ``_attn_implementation``.
+    """
+
+    def __init__(self, config, layer_idx: int, is_causal: bool):
+        super().__init__()
+        self.config = config
+        self.layer_idx = layer_idx
+        self.is_causal = is_causal  # read by transformers' sdpa / flash interfaces
+        self.num_heads = config.num_attention_heads
+        self.num_key_value_heads = getattr(config, "num_key_value_heads", None) or self.num_heads
+        self.num_key_value_groups = self.num_heads // self.num_key_value_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.num_heads
+        self.scaling = self.head_dim**-0.5
+        self.q_size = self.num_heads * self.head_dim
+        self.kv_size = self.num_key_value_heads * self.head_dim
+        bias = getattr(config, "attention_bias", True)
+        self.qkv = nn.Linear(config.hidden_size, self.q_size + 2 * self.kv_size, bias=bias)
+        self.out = nn.Linear(
+            self.q_size, config.hidden_size, bias=getattr(config, "attention_out_bias", bias)
+        )
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
+        past_key_values: Cache | None = None,
+        **kwargs,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch, seq_len, _ = hidden_states.shape
+        query, key, value = self.qkv(hidden_states).split([self.q_size, self.kv_size, self.kv_size], dim=-1)
+        query = query.view(batch, seq_len, -1, self.head_dim).transpose(1, 2)
+        key = key.view(batch, seq_len, -1, self.head_dim).transpose(1, 2)
+        value = value.view(batch, seq_len, -1, self.head_dim).transpose(1, 2)
+
+        if position_embeddings is not None:
+            query, key = apply_rotary(query, key, *position_embeddings)
+        if past_key_values is not None:
+            key, value = past_key_values.update(key, value, self.layer_idx)
+
+        attention = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        output, weights = attention(
+            self,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=self.config.attention_dropout if self.training else 0.0,
+            scaling=self.scaling,
+            **kwargs,
+        )
+        return self.out(output.reshape(batch, seq_len, -1)), weights

@@ -1,0 +1,66 @@
+"""Rotary position embeddings (RoPE), with every scaling type transformers knows.
+
+The inverse frequencies come from ``transformers.modeling_rope_utils.ROPE_INIT_FUNCTIONS`` (default,
+linear, dynamic, yarn, longrope, llama3), so a checkpoint's ``rope_parameters`` mean here exactly
+what they mean in transformers.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    first, second = x.chunk(2, dim=-1)
+    return torch.cat((-second, first), dim=-1)
+
+
+def apply_rotary(
+    query: torch.Tensor, key: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotate (batch, heads, seq, head_dim) query and key by (batch, seq, head_dim) cos / sin tables."""
+    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+    return query * cos + rotate_half(query) * sin, key * cos + rotate_half(key) * sin
+
+
+class RotaryEmbedding(nn.Module):
+    """Computes the cos / sin tables for the given position ids (one module per model, not per layer)."""
+
+    def __init__(self, config, device: torch.device | None = None):
+        super().__init__()
+        self.config = config
+        rope_parameters = getattr(config, "rope_parameters", None) or {}
+        self.rope_type = rope_parameters.get("rope_type", "default")
+        self.reset_buffers(device)
+
+    def reset_buffers(self, device: torch.device | None = None) -> None:
+        """(Re)compute ``inv_freq``; called after a meta-device build, where buffers hold no data."""
+        if self.rope_type == "default":
+            inv_freq, scale = _default_inv_freq(self.config, device)
+        else:
+            inv_freq, scale = ROPE_INIT_FUNCTIONS[self.rope_type](self.config, device)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.attention_scaling = scale
+
+    @torch.no_grad()
+    def forward(
+        self, hidden_states: torch.Tensor, position_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        inv_freq = self.inv_freq[None, :, None].float().expand(position_ids.shape[0], -1, 1)
+        with torch.autocast(device_type=hidden_states.device.type, enabled=False):
+            freqs = (inv_freq @ position_ids[:, None, :].float()).transpose(1, 2)
+            angles = torch.cat((freqs, freqs), dim=-1)
+            cos = angles.cos() * self.attention_scaling
+            sin = angles.sin() * self.attention_scaling
+        return cos.to(hidden_states.dtype), sin.to(hidden_states.dtype)
+
+
+def _default_inv_freq(config, device) -> tuple[torch.Tensor, float]:
+    rope_parameters = getattr(config, "rope_parameters", None) or {}
+    base = rope_parameters.get("rope_theta", getattr(config, "rope_theta", 10000.0))
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    dim = int(head_dim * rope_parameters.get("partial_rotary_factor", 1.0))
+    exponent = torch.arange(0, dim, 2, dtype=torch.int64, device=device).float() / dim
+    return 1.0 / (base**exponent), 1.0

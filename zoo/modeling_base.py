@@ -1,0 +1,345 @@
+"""The base every zoo model shares: loading, strict weight loading, export, and the seeds' model API.
+
+``from_pretrained`` builds the model on the meta device and assigns memory-mapped safetensors
+tensors to it, so nothing is random-initialised on the way. A directory in the reference layout of
+the family (what transformers saves: the Hub layout of ``gpt2``, ``bert-base-uncased``,
+``roberta-base``) is converted on load through the family's weight map.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from huggingface_hub import split_torch_state_dict_into_shards
+from huggingface_hub.errors import StrictDataclassError
+from safetensors.torch import save_file
+from transformers import GenerationConfig, PreTrainedModel
+
+from .configuration import ZooConfig
+from .errors import ConfigError, WeightsMismatchError
+from .loading import CONFIG_NAME, open_weights, read_config_dict, resolve_checkpoint
+from .weights import Lazy, WeightMap
+
+logger = logging.getLogger("zoo")
+
+# Keyword arguments the transformers Auto classes and hub plumbing pass along; they need no action here.
+_PLUMBING_KWARGS = {
+    "_from_auto",
+    "_from_pipeline",
+    "_commit_hash",
+    "trust_remote_code",
+    "adapter_kwargs",
+    "code_revision",
+    "force_download",
+    "proxies",
+    "use_safetensors",
+}
+
+
+@dataclass
+class LoadReport:
+    """What ``load_weights`` did: every name is accounted for."""
+
+    loaded: list[str] = field(default_factory=list)
+    initialized: list[str] = field(default_factory=list)  # missing, random-initialised on request
+    ignored: list[str] = field(default_factory=list)  # head weights a base model has no use for
+
+
+class ZooPreTrainedModel(PreTrainedModel):
+    """Base of every zoo model (families subclass it once, as ``<Family>PreTrainedModel``)."""
+
+    config_class = ZooConfig
+    base_model_prefix = "model"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_attention_backend = True
+    # Reference model_type -> the WeightMap converting that layout (set by each family).
+    weight_maps: ClassVar[dict[str, WeightMap]] = {}
+    # Reference model_type -> the transformers class this zoo class exports as.
+    reference_architectures: ClassVar[dict[str, str]] = {}
+    # Checkpoint names this class may find and not need (e.g. a pooler a masked-LM class lacks).
+    _optional_checkpoint_prefixes: ClassVar[tuple[str, ...]] = ()
+
+    # -- the seeds' model API ---------------------------------------------------------------------
+    @property
+    def model_name(self) -> str:
+        """Where the weights came from (path or Hub id), else the class name."""
+        return self.config.name_or_path or type(self).__name__
+
+    def get_num_params(self, trainable_only: bool = False) -> int:
+        """Number of parameters; tied parameters count once."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    @classmethod
+    def init_from_json(cls, config_file: str | os.PathLike, **overrides) -> ZooPreTrainedModel:
+        """A randomly initialised model from a config file (zoo or reference layout) plus overrides."""
+        file = Path(config_file)
+        config = cls._config_from_dict(read_config_dict(file.parent, file.name), file, overrides)
+        return cls(config)
+
+    @classmethod
+    def from_pretrain(cls, download_path: str | os.PathLike, model_name: str, **kwargs) -> ZooPreTrainedModel:
+        """Load ``download_path/model_name`` if it exists, else download Hub id ``model_name`` into it."""
+        local = Path(download_path) / model_name
+        if not (local / CONFIG_NAME).is_file():
+            resolve_checkpoint(
+                model_name,
+                revision=kwargs.get("revision"),
+                token=kwargs.get("token"),
+                local_files_only=kwargs.get("local_files_only", False),
+                local_dir=local,
+            )
+        return cls.from_pretrained(local, **kwargs)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *model_args,
+        config: ZooConfig | None = None,
+        dtype: torch.dtype | str | None = None,
+        device: torch.device | str | None = None,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
+        allow_missing_weights: bool = False,
+        attn_implementation: str | None = None,
+        **kwargs,
+    ) -> ZooPreTrainedModel:
+        """Load from a local directory (zoo or reference layout) or a Hub id.
+
+        ``allow_missing_weights=True`` random-initialises weights the checkpoint lacks (they are
+        logged); otherwise any missing, unexpected or mis-shaped weight is a
+        :class:`WeightsMismatchError`. Other transformers options (``device_map``, quantization, ...)
+        are handed to ``transformers.PreTrainedModel.from_pretrained`` for zoo-layout checkpoints.
+        """
+        dtype = kwargs.pop("torch_dtype", dtype)
+        for key in _PLUMBING_KWARGS:
+            kwargs.pop(key, None)
+        directory = resolve_checkpoint(
+            pretrained_model_name_or_path, revision, cache_dir, token, local_files_only
+        )
+        data = read_config_dict(directory)
+        reference_type = data.get("model_type") if data.get("model_type") in cls.weight_maps else None
+        config_fields = set(cls.config_class.__dataclass_fields__)
+        overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in config_fields}
+        if config is None:
+            config = cls._config_from_dict(data, directory / CONFIG_NAME, overrides)
+        else:
+            config = _with_overrides(config, overrides, directory / CONFIG_NAME)
+        if attn_implementation is not None:
+            config._attn_implementation = attn_implementation
+        if isinstance(dtype, str) and dtype != "auto":
+            dtype = getattr(torch, dtype)
+        dtype = None if dtype == "auto" else dtype
+
+        if kwargs:
+            if reference_type is not None or model_args:
+                raise TypeError(
+                    f"{cls.__name__}.from_pretrained got unsupported arguments {sorted(kwargs)} for a "
+                    f"{reference_type or 'zoo'} checkpoint; convert it with zoo.convert_checkpoint(..., target='zoo') "
+                    "to use transformers-only loading options"
+                )
+            return super().from_pretrained(directory, config=config, dtype=dtype, **kwargs)
+
+        with torch.device("meta"):
+            model = cls(config)
+        with open_weights(directory) as tensors:
+            if reference_type is not None:
+                tensors, unknown = cls.weight_maps[reference_type].to_zoo(tensors, source=str(directory))
+                if unknown:
+                    raise WeightsMismatchError(
+                        unexpected=unknown,
+                        source=str(directory),
+                        hint=f"these names are not in the {reference_type} weight map of {cls.__name__}",
+                    )
+            model.load_weights(
+                tensors.items(), strict=not allow_missing_weights, source=str(directory), dtype=dtype
+            )
+        model.config.name_or_path = str(pretrained_model_name_or_path)
+        if model.can_generate() and (directory / "generation_config.json").is_file():
+            model.generation_config = GenerationConfig.from_pretrained(directory)
+        model.eval()
+        return model.to(device) if device is not None else model
+
+    @classmethod
+    def _config_from_dict(cls, data: dict[str, Any], source: Path, overrides: dict[str, Any]) -> ZooConfig:
+        config_class = cls.config_class
+        model_type = data.get("model_type", config_class.model_type)
+        try:
+            if model_type in cls.weight_maps:
+                config = _with_overrides(config_class.from_reference(data), overrides, source)
+            elif model_type in (config_class.model_type, *config_class.zoo_model_types):
+                config = config_class.from_dict(data, **overrides)
+            else:
+                valid = sorted({config_class.model_type, *config_class.zoo_model_types, *cls.weight_maps})
+                raise ConfigError(
+                    f"{source}: model_type {model_type!r} cannot be loaded by {cls.__name__}; "
+                    f"it loads model_type {', '.join(map(repr, valid))}"
+                )
+        except (StrictDataclassError, ValueError, TypeError) as error:
+            if isinstance(error, ConfigError):
+                raise
+            raise ConfigError(f"{source}: {error}") from None
+        return config
+
+    # -- strict weight loading --------------------------------------------------------------------
+    def load_weights(
+        self,
+        weights: Iterable[tuple[str, torch.Tensor | Lazy]],
+        *,
+        strict: bool = True,
+        source: str = "weights",
+        dtype: torch.dtype | None = None,
+    ) -> LoadReport:
+        """Load ``(zoo name, tensor)`` pairs; every parameter must be covered and every name used.
+
+        Names may carry the head-model prefix (``model.``) or not: a base checkpoint loads into a
+        head model's base, and a head checkpoint into a base model (its head weights are ignored and
+        reported). Tied parameters may come under either of their names. With ``strict=False``
+        missing parameters are random-initialised and listed in the report.
+        """
+        expected = dict(self.named_parameters(remove_duplicate=False))
+        tied = dict(getattr(self, "all_tied_weights_keys", None) or {})  # target -> source
+        prefix = self.base_model_prefix + "."
+        is_head_model = self.base_model is not self
+        pairs = list(weights)
+        from_head_checkpoint = any(name.startswith(prefix) for name, _ in pairs)
+
+        report = LoadReport()
+        resolved: dict[str, torch.Tensor | Lazy] = {}
+        unexpected = []
+        for name, tensor in pairs:
+            if not is_head_model and name.startswith(prefix):
+                name = name[len(prefix) :]
+            elif is_head_model and name not in expected and prefix + name in expected:
+                name = prefix + name
+            if name in tied:  # a tied alias: use it for the source only if the source is absent
+                name = tied[name] if tied[name] not in resolved else None
+                if name is None:
+                    continue
+            if name in expected:
+                resolved.setdefault(name, tensor)
+            elif (not is_head_model and from_head_checkpoint) or name.startswith(
+                self._optional_checkpoint_prefixes
+            ):
+                report.ignored.append(name)
+            else:
+                unexpected.append(name)
+
+        state: dict[str, torch.Tensor] = {}
+        mismatched = []
+        for name, tensor in resolved.items():
+            value = tensor() if callable(tensor) else tensor
+            if value.shape != expected[name].shape:
+                mismatched.append((name, tuple(value.shape), tuple(expected[name].shape)))
+                continue
+            state[name] = value.to(dtype) if dtype is not None and value.is_floating_point() else value
+        missing = [
+            name
+            for name in expected
+            if name not in state and name not in tied and name not in dict(mismatched)
+        ]
+        if unexpected or mismatched or (missing and strict):
+            raise WeightsMismatchError(
+                missing=missing,
+                unexpected=unexpected,
+                mismatched=mismatched,
+                source=source,
+                hint="pass allow_missing_weights=True (load_weights(strict=False)) to random-initialise missing ones"
+                if missing
+                else "",
+            )
+
+        on_meta = any(p.is_meta for p in expected.values())
+        self.load_state_dict(state, strict=False, assign=on_meta)
+        report.loaded = sorted(state)
+        if missing:
+            self._initialize_missing(missing, dtype)
+            report.initialized = missing
+            logger.warning("random-initialised %d weights missing from %s: %s", len(missing), source, missing)
+        self._materialize_buffers()
+        self.tie_weights()
+        if report.ignored:
+            logger.info("ignored %d head weights of %s: %s", len(report.ignored), source, report.ignored)
+        return report
+
+    def _initialize_missing(self, missing: list[str], dtype: torch.dtype | None) -> None:
+        loaded = {name for name, _ in self.named_parameters() if name not in missing}
+        for name, param in self.named_parameters():
+            if name in loaded:
+                param._is_hf_initialized = True
+        for name in missing:
+            module_name, _, param_name = name.rpartition(".")
+            module = self.get_submodule(module_name)
+            param = getattr(module, param_name)
+            if param.is_meta:
+                empty = torch.empty(param.shape, dtype=dtype or torch.get_default_dtype())
+                setattr(module, param_name, torch.nn.Parameter(empty, requires_grad=param.requires_grad))
+        for module in self.modules():
+            self._init_weights(module)
+        for _, param in self.named_parameters():
+            param.__dict__.pop("_is_hf_initialized", None)
+
+    def _materialize_buffers(self) -> None:
+        """Recompute non-persistent buffers left on the meta device by a meta build (e.g. RoPE tables)."""
+        for module in self.modules():
+            if any(b.is_meta for b in module.buffers(recurse=False)) and hasattr(module, "reset_buffers"):
+                module.reset_buffers(device="cpu")
+
+    # -- export to the reference layout -----------------------------------------------------------
+    def save_reference(self, save_directory: str | os.PathLike, max_shard_size: str | int = "5GB") -> Path:
+        """Write this model in the transformers reference layout, loadable without this package."""
+        config = self.config
+        reference_type = config.reference_model_type
+        weight_map = self.weight_maps[reference_type]
+        architecture = self.reference_architectures[reference_type]
+        directory = Path(save_directory)
+        directory.mkdir(parents=True, exist_ok=True)
+
+        tied_targets = (
+            set(getattr(self, "all_tied_weights_keys", None) or {}) if config.tie_word_embeddings else set()
+        )
+        zoo_state: dict[str, Lazy] = {}
+        for name, tensor in self.state_dict().items():
+            if name in tied_targets:
+                continue
+            full_name = name if self.base_model is not self else f"{self.base_model_prefix}.{name}"
+            zoo_state[full_name] = lambda t=tensor: t.detach()
+        reference = weight_map.to_reference(zoo_state, config, with_prefix=self.base_model is not self)
+        _save_safetensors({k: v() for k, v in reference.items()}, directory, max_shard_size)
+        config.to_reference(architecture).save_pretrained(directory)
+        if self.can_generate():
+            self.generation_config.save_pretrained(directory)
+        return directory
+
+
+def _with_overrides(config: ZooConfig, overrides: dict[str, Any], source: Path) -> ZooConfig:
+    if not overrides:
+        return config
+    try:
+        return type(config).from_dict({**config.to_dict(), **overrides})
+    except (StrictDataclassError, ValueError, TypeError) as error:
+        raise ConfigError(f"{source} with overrides {overrides}: {error}") from None
+
+
+def _save_safetensors(state: dict[str, torch.Tensor], directory: Path, max_shard_size: str | int) -> None:
+    split = split_torch_state_dict_into_shards(state, max_shard_size=max_shard_size)
+    for filename, names in split.filename_to_tensors.items():
+        save_file(
+            {name: state[name].contiguous() for name in names},
+            directory / filename,
+            metadata={"format": "pt"},
+        )
+    if split.is_sharded:
+        index = {"metadata": split.metadata, "weight_map": split.tensor_to_filename}
+        (directory / "model.safetensors.index.json").write_text(json.dumps(index, indent=2, sort_keys=True))

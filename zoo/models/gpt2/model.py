@@ -1,0 +1,165 @@
+"""GPT-2: token + learned position embeddings -> pre-LN decoder blocks -> final LayerNorm -> tied LM head."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from transformers import GenerationMixin
+from transformers import initialization as init
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.masking_utils import create_causal_mask
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+from transformers.utils.generic import can_return_tuple
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
+
+from ...blocks import PreNormDecoderBlock
+from ...layers import MLP, Attention, positions_after_cache
+from ...modeling_base import ZooPreTrainedModel
+from .config import GPT2Config
+from .weights import GPT2_WEIGHT_MAP
+
+
+class GPT2PreTrainedModel(ZooPreTrainedModel):
+    config_class = GPT2Config
+    config: GPT2Config
+    _no_split_modules = ["PreNormDecoderBlock"]
+    _skip_keys_device_placement = ["past_key_values"]
+    _can_record_outputs = {
+        "hidden_states": PreNormDecoderBlock,
+        "attentions": OutputRecorder(Attention, index=1),
+    }
+    weight_maps = {"gpt2": GPT2_WEIGHT_MAP}
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        # GPT-2's scaled init: residual projections get std / sqrt(2 * layers).
+        std = self.config.initializer_range / math.sqrt(2 * self.config.num_hidden_layers)
+        if isinstance(module, Attention):
+            init.normal_(module.out.weight, mean=0.0, std=std)
+        elif isinstance(module, MLP):
+            init.normal_(module.down.weight, mean=0.0, std=std)
+
+
+class GPT2Model(GPT2PreTrainedModel):
+    reference_architectures = {"gpt2": "GPT2Model"}
+
+    def __init__(self, config: GPT2Config):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.embed_positions = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.dropout = nn.Dropout(config.embedding_dropout)
+        self.layers = nn.ModuleList(PreNormDecoderBlock(config, i) for i in range(config.num_hidden_layers))
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embed_tokens = value
+
+    @capture_outputs
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        token_type_ids: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPast:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        kwargs.pop("output_attentions", None)
+        kwargs.pop("output_hidden_states", None)
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        if use_cache is None:
+            use_cache = self.config.use_cache and not self.training
+        if use_cache and past_key_values is None:
+            past_key_values = DynamicCache(config=self.config)
+        if position_ids is None:
+            past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+            position_ids = positions_after_cache(inputs_embeds.shape, past_length, inputs_embeds.device)
+
+        hidden_states = inputs_embeds + self.embed_positions(position_ids)
+        if token_type_ids is not None:  # GPT-2 embeds token types with the token embedding matrix
+            hidden_states = hidden_states + self.embed_tokens(token_type_ids)
+        hidden_states = self.dropout(hidden_states)
+
+        mask = create_causal_mask(
+            config=self.config,
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            position_ids=position_ids,
+        )
+        for block in self.layers:
+            hidden_states = block(hidden_states, mask, past_key_values=past_key_values, **kwargs)
+        return BaseModelOutputWithPast(
+            last_hidden_state=self.norm(hidden_states), past_key_values=past_key_values if use_cache else None
+        )
+
+
+class GPT2ForCausalLM(GPT2PreTrainedModel, GenerationMixin):
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    reference_architectures = {"gpt2": "GPT2LMHeadModel"}
+
+    def __init__(self, config: GPT2Config):
+        super().__init__(config)
+        self.model = GPT2Model(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ) -> CausalLMOutputWithPast:
+        """``labels`` are the input ids (shifted inside the loss); -100 marks ignored positions."""
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        hidden_states = outputs.last_hidden_state
+        if isinstance(logits_to_keep, int) and logits_to_keep > 0:
+            hidden_states = hidden_states[:, -logits_to_keep:]
+        elif isinstance(logits_to_keep, torch.Tensor):
+            hidden_states = hidden_states[:, logits_to_keep]
+        logits = self.lm_head(hidden_states)
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(
+                logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs
+            )
+        return CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
