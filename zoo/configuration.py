@@ -6,8 +6,6 @@ own, and says how to translate to and from the transformers config of its refere
 mostly data.
 """
 
-from __future__ import annotations
-
 from typing import Any, ClassVar
 
 from huggingface_hub.dataclasses import strict
@@ -90,7 +88,7 @@ class ZooConfig(PreTrainedConfig):
                 raise ValueError(f"{field} must be positive, got {getattr(self, field)}")
 
     @classmethod
-    def from_reference(cls, reference: dict[str, Any]) -> ZooConfig:
+    def from_reference(cls, reference: dict[str, Any]) -> "ZooConfig":
         """Build from the ``config.json`` dict of the transformers reference architecture."""
         raise NotImplementedError(f"{cls.__name__} does not convert from a transformers config")
 

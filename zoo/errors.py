@@ -36,6 +36,8 @@ class WeightsMismatchError(ZooError, KeyError):
         self.missing = sorted(missing)
         self.unexpected = sorted(unexpected)
         self.mismatched = sorted(mismatched)
+        self.source = source
+        self.hint = hint
         lines = [f"weights from {source} do not match the model:"]
         if self.missing:
             lines.append(f"  missing ({len(self.missing)}): {_preview(self.missing)}")

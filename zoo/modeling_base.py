@@ -8,6 +8,7 @@ the family (what transformers saves: the Hub layout of ``gpt2``, ``bert-base-unc
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -82,6 +83,12 @@ class ZooPreTrainedModel(PreTrainedModel):
     def init_from_json(cls, config_file: str | os.PathLike, **overrides) -> ZooPreTrainedModel:
         """A randomly initialised model from a config file (zoo or reference layout) plus overrides."""
         file = Path(config_file)
+        unknown = sorted(set(overrides) - set(cls.config_class.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(
+                f"{file}: unknown config field(s) {', '.join(unknown)} for {cls.config_class.__name__}; "
+                f"valid: {', '.join(sorted(cls.config_class.__dataclass_fields__))}"
+            )
         config = cls._config_from_dict(read_config_dict(file.parent, file.name), file, overrides)
         return cls(config)
 
@@ -117,6 +124,7 @@ class ZooPreTrainedModel(PreTrainedModel):
     ) -> ZooPreTrainedModel:
         """Load from a local directory (zoo or reference layout) or a Hub id.
 
+        Arguments of the class constructor (e.g. ``add_pooling_layer=False``) are passed to it.
         ``allow_missing_weights=True`` random-initialises weights the checkpoint lacks (they are
         logged); otherwise any missing, unexpected or mis-shaped weight is a
         :class:`WeightsMismatchError`. Other transformers options (``device_map``, quantization, ...)
@@ -132,6 +140,8 @@ class ZooPreTrainedModel(PreTrainedModel):
         reference_type = data.get("model_type") if data.get("model_type") in cls.weight_maps else None
         config_fields = set(cls.config_class.__dataclass_fields__)
         overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in config_fields}
+        init_parameters = set(inspect.signature(cls.__init__).parameters) - {"self", "config"}
+        model_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in init_parameters}
         if config is None:
             config = cls._config_from_dict(data, directory / CONFIG_NAME, overrides)
         else:
@@ -152,7 +162,7 @@ class ZooPreTrainedModel(PreTrainedModel):
             return super().from_pretrained(directory, config=config, dtype=dtype, **kwargs)
 
         with torch.device("meta"):
-            model = cls(config)
+            model = cls(config, **model_kwargs)
         with open_weights(directory) as tensors:
             if reference_type is not None:
                 tensors, unknown = cls.weight_maps[reference_type].to_zoo(tensors, source=str(directory))
@@ -179,7 +189,8 @@ class ZooPreTrainedModel(PreTrainedModel):
             if model_type in cls.weight_maps:
                 config = _with_overrides(config_class.from_reference(data), overrides, source)
             elif model_type in (config_class.model_type, *config_class.zoo_model_types):
-                config = config_class.from_dict(data, **overrides)
+                # Overrides go through __init__ so they are validated like the file's own fields.
+                config = config_class.from_dict({**data, **overrides})
             else:
                 valid = sorted({config_class.model_type, *config_class.zoo_model_types, *cls.weight_maps})
                 raise ConfigError(
@@ -247,7 +258,7 @@ class ZooPreTrainedModel(PreTrainedModel):
         missing = [
             name
             for name in expected
-            if name not in state and name not in tied and name not in dict(mismatched)
+            if name not in state and name not in tied and name not in {n for n, _, _ in mismatched}
         ]
         if unexpected or mismatched or (missing and strict):
             raise WeightsMismatchError(

@@ -119,20 +119,62 @@ class WeightMap:
             fused_names.setdefault(zoo_name, [None] * count)[position] = name
         incomplete = {zoo: names for zoo, names in fused_names.items() if None in names}
         if incomplete:
-            missing = []
+            missing, needed_with = [], []
             for zoo_name, names in incomplete.items():
                 parts, _, _ = self._reverse[_template_key(zoo_name)]
                 index = template_of(zoo_name)[1]
                 present = [n for n in names if n is not None]
-                missing += [
-                    f"{_fill(p, index)} (needed with {present[0]})" for p, n in zip(parts, names) if n is None
-                ]
-            raise WeightsMismatchError(missing=missing, source=source)
+                prefix = self.reference_prefix + "." if present[0].startswith(self.reference_prefix + ".") else ""
+                absent = [prefix + _fill(p, index) for p, n in zip(parts, names) if n is None]
+                missing += absent
+                needed_with.append(f"{', '.join(absent)} (fused with {', '.join(present)})")
+            raise WeightsMismatchError(
+                missing=missing,
+                source=source,
+                hint="parts of a fused tensor are missing: " + "; ".join(needed_with),
+            )
         for zoo_name, parts in fused.items():
             converted[zoo_name] = lambda parts=parts: torch.cat([p() for p in parts], dim=0)
         return converted, unknown
 
     # -- zoo -> reference -------------------------------------------------------------------------
+    def reference_names(self, zoo_name: str, with_prefix: bool) -> list[str]:
+        """The reference names a zoo tensor comes from (several for a fused one); itself if unmapped."""
+        template, index = template_of(zoo_name)
+        if template not in self._reverse:
+            return [zoo_name]
+        parts, _, is_base = self._reverse[template]
+        prefix = f"{self.reference_prefix}." if (is_base and with_prefix) else ""
+        return [prefix + _fill(p, index) for p in parts]
+
+    def reference_error(
+        self, error: WeightsMismatchError, reference: Mapping[str, Lazy], config
+    ) -> WeightsMismatchError:
+        """``error`` (in zoo names) restated in the names and shapes of the reference checkpoint."""
+        prefix = self.reference_prefix + "."
+        with_prefix = any(name.startswith(prefix) for name in reference)
+        missing = [ref for name in error.missing for ref in self.reference_names(name, with_prefix)]
+        unexpected = [ref for name in error.unexpected for ref in self.reference_names(name, with_prefix)]
+        mismatched = []
+        for name, got, want in error.mismatched:
+            template = template_of(name)[0]
+            names = self.reference_names(name, with_prefix)
+            if template not in self._reverse:
+                mismatched.append((name, got, want))
+            elif self._reverse[template][1]:  # transposed: the checkpoint holds (in, out)
+                mismatched.append((names[0], tuple(reversed(got)), tuple(reversed(want))))
+            elif len(names) == 1:
+                mismatched.append((names[0], got, want))
+            else:  # fused: compare every part with its share of the zoo tensor
+                sizes = self.split_sizes(config, template) if self.split_sizes else None
+                wanted = torch.empty(want, device="meta")
+                chunks = wanted.split(sizes, dim=0) if sizes else wanted.chunk(len(names), dim=0)
+                for ref_name, chunk in zip(names, chunks):
+                    shape = tuple(reference[ref_name]().shape)
+                    if shape != tuple(chunk.shape):
+                        mismatched.append((ref_name, shape, tuple(chunk.shape)))
+        return WeightsMismatchError(missing, unexpected, mismatched, source=error.source, hint=error.hint)
+
     def to_reference(self, zoo: Mapping[str, Lazy], config, with_prefix: bool) -> dict[str, Lazy]:
         """Rename zoo tensors to the reference layout (``with_prefix`` for head models)."""
         out: dict[str, Lazy] = {}

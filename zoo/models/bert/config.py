@@ -4,8 +4,6 @@ RoBERTa differs only by data: positions counted from the padding index (``positi
 one token type, other special ids. ``RobertaConfig`` just changes the defaults.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 import transformers
@@ -36,7 +34,7 @@ class BertConfig(ZooConfig):
     classifier_dropout: float | int | None = None
 
     @classmethod
-    def from_reference(cls, reference: dict[str, Any]) -> BertConfig:
+    def from_reference(cls, reference: dict[str, Any]) -> "BertConfig":
         model_type = reference.get("model_type", "bert")
         ref = _REFERENCE_CONFIGS[model_type].from_dict(reference)
         return cls(

@@ -1,7 +1,5 @@
 """GPT-2 configuration: a pre-LN decoder with learned absolute positions and a tied LM head."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import transformers
@@ -29,7 +27,7 @@ class GPT2Config(ZooConfig):
     eos_token_id: int | list[int] | None = 50256
 
     @classmethod
-    def from_reference(cls, reference: dict[str, Any]) -> GPT2Config:
+    def from_reference(cls, reference: dict[str, Any]) -> "GPT2Config":
         ref = transformers.GPT2Config.from_dict(reference)
         unsupported = {
             "add_cross_attention": (ref.add_cross_attention, False),

@@ -1,0 +1,55 @@
+"""Greedy generation through GenerationMixin equals transformers' GPT-2, cached and uncached."""
+
+import pytest
+import torch
+from reference_models import padded_batch, reference_and_zoo
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    return reference_and_zoo("gpt2", tmp_path_factory.mktemp("gpt2"))
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_greedy_20_tokens_equal_reference(pair, use_cache):
+    reference, model = pair
+    prompt = padded_batch(0)["input_ids"][:1]
+    kwargs = {"max_new_tokens": 20, "do_sample": False, "use_cache": use_cache, "pad_token_id": 0}
+    expected = reference.generate(prompt, **kwargs)
+    actual = model.generate(prompt, **kwargs)
+    assert actual.shape == (1, 12 + 20)
+    assert torch.equal(actual, expected)
+
+
+def test_cached_equals_uncached(pair):
+    _, model = pair
+    prompt = padded_batch(0)["input_ids"][:2]
+    cached = model.generate(prompt, max_new_tokens=20, do_sample=False, use_cache=True, pad_token_id=0)
+    uncached = model.generate(prompt, max_new_tokens=20, do_sample=False, use_cache=False, pad_token_id=0)
+    assert torch.equal(cached, uncached)
+
+
+def test_left_padded_batch_equals_reference_and_unpadded(pair):
+    reference, model = pair
+    batch = padded_batch(0, left=True)
+    kwargs = {"max_new_tokens": 20, "do_sample": False, "pad_token_id": 0}
+    expected = reference.generate(**batch, **kwargs)
+    actual = model.generate(**batch, **kwargs)
+    assert torch.equal(actual, expected)
+    # Each padded row continues exactly as the same prompt alone would.
+    for row in range(batch["input_ids"].shape[0]):
+        keep = batch["attention_mask"][row].bool()
+        alone = model.generate(batch["input_ids"][row, keep][None], **kwargs)
+        assert torch.equal(actual[row, -20:], alone[0, -20:])
+
+
+def test_cache_is_a_transformers_cache(pair):
+    from transformers.cache_utils import DynamicCache
+
+    _, model = pair
+    out = model(input_ids=torch.tensor([[5, 6, 7]]), use_cache=True)
+    assert isinstance(out.past_key_values, DynamicCache)
+    assert out.past_key_values.get_seq_length() == 3
+    step = model(input_ids=torch.tensor([[8]]), past_key_values=out.past_key_values, use_cache=True)
+    full = model(input_ids=torch.tensor([[5, 6, 7, 8]]), use_cache=False)
+    assert (step.logits[0, -1] - full.logits[0, -1]).abs().max().item() <= 1e-5
