@@ -40,13 +40,19 @@ def parity_table(workdir: Path) -> None:
     torch.manual_seed(0)
     cases = {
         "GPT-2": (
-            transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=300, n_embd=64, n_layer=2, n_head=4)),
+            transformers.GPT2LMHeadModel(
+                transformers.GPT2Config(vocab_size=300, n_embd=64, n_layer=2, n_head=4)
+            ),
             zoo.GPT2ForCausalLM,
         ),
         "BERT": (
             transformers.BertForMaskedLM(
                 transformers.BertConfig(
-                    vocab_size=300, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128
+                    vocab_size=300,
+                    hidden_size=64,
+                    num_hidden_layers=2,
+                    num_attention_heads=4,
+                    intermediate_size=128,
                 )
             ),
             zoo.BertForMaskedLM,
@@ -54,7 +60,11 @@ def parity_table(workdir: Path) -> None:
         "RoBERTa": (
             transformers.RobertaForMaskedLM(
                 transformers.RobertaConfig(
-                    vocab_size=300, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128
+                    vocab_size=300,
+                    hidden_size=64,
+                    num_hidden_layers=2,
+                    num_attention_heads=4,
+                    intermediate_size=128,
                 )
             ),
             zoo.RobertaForMaskedLM,
@@ -79,8 +89,12 @@ def parity_table(workdir: Path) -> None:
 def train_and_generate(args, workdir: Path) -> None:
     text = Path(args.text_file).read_text() if args.text_file else TEXT
     tokenizer_model = ByteLevelBPETokenizer()
-    tokenizer_model.train_from_iterator([text], vocab_size=400, min_frequency=1, special_tokens=["<|endoftext|>"])
-    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer_model._tokenizer, eos_token="<|endoftext|>")
+    tokenizer_model.train_from_iterator(
+        [text], vocab_size=400, min_frequency=1, special_tokens=["<|endoftext|>"]
+    )
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer_model._tokenizer, eos_token="<|endoftext|>"
+    )
     tokenizer.pad_token = tokenizer.eos_token
 
     ids = tokenizer(text)["input_ids"]

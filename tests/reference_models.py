@@ -45,7 +45,11 @@ def tiny_reference(kind: str, **overrides) -> transformers.PreTrainedModel:
             max_position_embeddings=130,
         )
         config.update(overrides)
-        model = transformers.RobertaForMaskedLM(config) if kind == "roberta" else transformers.RobertaModel(config)
+        model = (
+            transformers.RobertaForMaskedLM(config)
+            if kind == "roberta"
+            else transformers.RobertaModel(config)
+        )
     else:
         raise ValueError(kind)
     _randomize(model)

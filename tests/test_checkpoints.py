@@ -118,7 +118,9 @@ def test_base_checkpoint_into_head_model_is_strict(tmp_path):
 
 def test_init_from_json_with_overrides(tmp_path):
     config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps({"model_type": "zoo_gpt2", "hidden_size": 32, "num_attention_heads": 2}))
+    config_file.write_text(
+        json.dumps({"model_type": "zoo_gpt2", "hidden_size": 32, "num_attention_heads": 2})
+    )
     model = zoo.GPT2ForCausalLM.init_from_json(config_file, num_hidden_layers=2, vocab_size=100)
     assert len(model.model.layers) == 2 and model.config.hidden_size == 32
     expected = 100 * 32 + 1024 * 32 + 2 * (12 * 32 * 32 + 13 * 32) + 2 * 32  # tied head counted once

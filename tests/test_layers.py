@@ -69,7 +69,11 @@ def test_gqa_attention_matches_llama_attention(implementation):
     positions = torch.arange(7).repeat(2, 1)
     rotary = RotaryEmbedding(config)(hidden, positions)
     mask = create_causal_mask(
-        config=config, inputs_embeds=hidden, attention_mask=attention_mask, past_key_values=None, position_ids=positions
+        config=config,
+        inputs_embeds=hidden,
+        attention_mask=attention_mask,
+        past_key_values=None,
+        position_ids=positions,
     )
     with torch.no_grad():
         expected, _ = theirs(hidden, position_embeddings=rotary, attention_mask=mask)

@@ -44,7 +44,8 @@ class WeightsMismatchError(ZooError, KeyError):
         if self.unexpected:
             lines.append(f"  unexpected ({len(self.unexpected)}): {_preview(self.unexpected)}")
         for name, got, want in self.mismatched[:20]:
-            lines.append(f"  shape of {name}: checkpoint {tuple(got)}, model expects {tuple(want)}")
+            found = "parts that do not fit together" if got is None else tuple(got)  # fused from several
+            lines.append(f"  shape of {name}: checkpoint {found}, model expects {tuple(want)}")
         if hint:
             lines.append(hint)
         super().__init__("\n".join(lines))

@@ -164,17 +164,24 @@ class ZooPreTrainedModel(PreTrainedModel):
         with torch.device("meta"):
             model = cls(config, **model_kwargs)
         with open_weights(directory) as tensors:
+            converted = tensors
             if reference_type is not None:
-                tensors, unknown = cls.weight_maps[reference_type].to_zoo(tensors, source=str(directory))
+                converted, unknown = cls.weight_maps[reference_type].to_zoo(tensors, source=str(directory))
                 if unknown:
                     raise WeightsMismatchError(
                         unexpected=unknown,
                         source=str(directory),
                         hint=f"these names are not in the {reference_type} weight map of {cls.__name__}",
                     )
-            model.load_weights(
-                tensors.items(), strict=not allow_missing_weights, source=str(directory), dtype=dtype
-            )
+            try:
+                model.load_weights(
+                    converted.items(), strict=not allow_missing_weights, source=str(directory), dtype=dtype
+                )
+            except WeightsMismatchError as error:
+                if reference_type is None:
+                    raise
+                # Name what is wrong as the checkpoint names it, not by the zoo names it converts to.
+                raise cls.weight_maps[reference_type].reference_error(error, tensors, config) from None
         model.config.name_or_path = str(pretrained_model_name_or_path)
         if model.can_generate() and (directory / "generation_config.json").is_file():
             model.generation_config = GenerationConfig.from_pretrained(directory)
@@ -198,9 +205,9 @@ class ZooPreTrainedModel(PreTrainedModel):
                     f"it loads model_type {', '.join(map(repr, valid))}"
                 )
         except (StrictDataclassError, ValueError, TypeError) as error:
-            if isinstance(error, ConfigError):
+            if isinstance(error, ConfigError) and str(source) in str(error):
                 raise
-            raise ConfigError(f"{source}: {error}") from None
+            raise ConfigError(f"{source}: {error}") from None  # every config error names its file
         return config
 
     # -- strict weight loading --------------------------------------------------------------------
@@ -250,7 +257,11 @@ class ZooPreTrainedModel(PreTrainedModel):
         state: dict[str, torch.Tensor] = {}
         mismatched = []
         for name, tensor in resolved.items():
-            value = tensor() if callable(tensor) else tensor
+            try:
+                value = tensor() if callable(tensor) else tensor
+            except RuntimeError:  # a fused tensor whose parts cannot be concatenated
+                mismatched.append((name, None, tuple(expected[name].shape)))
+                continue
             if value.shape != expected[name].shape:
                 mismatched.append((name, tuple(value.shape), tuple(expected[name].shape)))
                 continue

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import WeightsMismatchError
+from .errors import WeightsMismatchError, _preview
 
 Lazy = Callable[[], torch.Tensor]
 _LAYER = re.compile(r"\.(\d+)\.")
@@ -124,7 +124,9 @@ class WeightMap:
                 parts, _, _ = self._reverse[_template_key(zoo_name)]
                 index = template_of(zoo_name)[1]
                 present = [n for n in names if n is not None]
-                prefix = self.reference_prefix + "." if present[0].startswith(self.reference_prefix + ".") else ""
+                prefix = (
+                    self.reference_prefix + "." if present[0].startswith(self.reference_prefix + ".") else ""
+                )
                 absent = [prefix + _fill(p, index) for p, n in zip(parts, names) if n is None]
                 missing += absent
                 needed_with.append(f"{', '.join(absent)} (fused with {', '.join(present)})")
@@ -138,9 +140,16 @@ class WeightMap:
         return converted, unknown
 
     # -- zoo -> reference -------------------------------------------------------------------------
+    def _zoo_template(self, zoo_name: str) -> str:
+        """The ``_reverse`` key of a zoo name; a base model's names lack the head prefix."""
+        template = template_of(zoo_name)[0]
+        if template not in self._reverse and f"{self.zoo_prefix}.{template}" in self._reverse:
+            return f"{self.zoo_prefix}.{template}"
+        return template
+
     def reference_names(self, zoo_name: str, with_prefix: bool) -> list[str]:
         """The reference names a zoo tensor comes from (several for a fused one); itself if unmapped."""
-        template, index = template_of(zoo_name)
+        template, index = self._zoo_template(zoo_name), template_of(zoo_name)[1]
         if template not in self._reverse:
             return [zoo_name]
         parts, _, is_base = self._reverse[template]
@@ -150,30 +159,35 @@ class WeightMap:
     def reference_error(
         self, error: WeightsMismatchError, reference: Mapping[str, Lazy], config
     ) -> WeightsMismatchError:
-        """``error`` (in zoo names) restated in the names and shapes of the reference checkpoint."""
-        prefix = self.reference_prefix + "."
-        with_prefix = any(name.startswith(prefix) for name in reference)
+        """``error`` (in zoo names) with the names and shapes the reference checkpoint has added to it."""
+        with_prefix = any(name.startswith(self.reference_prefix + ".") for name in reference)
         missing = [ref for name in error.missing for ref in self.reference_names(name, with_prefix)]
-        unexpected = [ref for name in error.unexpected for ref in self.reference_names(name, with_prefix)]
         mismatched = []
         for name, got, want in error.mismatched:
-            template = template_of(name)[0]
+            template = self._zoo_template(name)
             names = self.reference_names(name, with_prefix)
-            if template not in self._reverse:
-                mismatched.append((name, got, want))
-            elif self._reverse[template][1]:  # transposed: the checkpoint holds (in, out)
-                mismatched.append((names[0], tuple(reversed(got)), tuple(reversed(want))))
-            elif len(names) == 1:
+            if len(names) == 1 and got is not None:
+                if template in self._reverse and self._reverse[template][1]:  # stored (in, out)
+                    got, want = tuple(reversed(got)), tuple(reversed(want))
                 mismatched.append((names[0], got, want))
-            else:  # fused: compare every part with its share of the zoo tensor
-                sizes = self.split_sizes(config, template) if self.split_sizes else None
-                wanted = torch.empty(want, device="meta")
-                chunks = wanted.split(sizes, dim=0) if sizes else wanted.chunk(len(names), dim=0)
-                for ref_name, chunk in zip(names, chunks):
-                    shape = tuple(reference[ref_name]().shape)
-                    if shape != tuple(chunk.shape):
-                        mismatched.append((ref_name, shape, tuple(chunk.shape)))
-        return WeightsMismatchError(missing, unexpected, mismatched, source=error.source, hint=error.hint)
+                continue
+            # fused: compare every part with its share of the zoo tensor
+            sizes = self.split_sizes(config, template) if self.split_sizes else None
+            wanted = torch.empty(want, device="meta")
+            chunks = wanted.split(sizes, dim=0) if sizes else wanted.chunk(len(names), dim=0)
+            for ref_name, chunk in zip(names, chunks):
+                shape = tuple(reference[ref_name]().shape)
+                if shape != tuple(chunk.shape):
+                    mismatched.append((ref_name, shape, tuple(chunk.shape)))
+        lines = [error.hint] if error.hint else []
+        if missing or mismatched:
+            lines.append("as the checkpoint names them:")
+        if missing:
+            lines.append(f"  missing ({len(missing)}): {_preview(missing)}")
+        lines += [f"  shape of {n}: checkpoint {got}, model expects {want}" for n, got, want in mismatched]
+        return WeightsMismatchError(
+            error.missing, error.unexpected, error.mismatched, source=error.source, hint="\n".join(lines)
+        )
 
     def to_reference(self, zoo: Mapping[str, Lazy], config, with_prefix: bool) -> dict[str, Lazy]:
         """Rename zoo tensors to the reference layout (``with_prefix`` for head models)."""
