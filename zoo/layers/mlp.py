@@ -6,14 +6,23 @@ import torch
 from torch import nn
 from transformers.activations import ACT2FN
 
+# "gelu_new" (GPT-2) is the tanh approximation of GELU; transformers evaluates it as a chain of
+# eight element-wise ops, torch as one fused kernel of the same formula (~15% of a GPT-2 step).
+_FUSED_ACTIVATIONS = {"gelu_new": "gelu_pytorch_tanh"}
+
+
+def activation(name: str) -> nn.Module:
+    """The activation transformers calls ``name``, in its fastest equivalent form."""
+    return ACT2FN[_FUSED_ACTIVATIONS.get(name, name)]
+
 
 class MLP(nn.Module):
     """``down(act(up(x)))`` — BERT, GPT-2, nanoGPT."""
 
-    def __init__(self, hidden_size: int, intermediate_size: int, activation: str, bias: bool = True):
+    def __init__(self, hidden_size: int, intermediate_size: int, activation_name: str, bias: bool = True):
         super().__init__()
         self.up = nn.Linear(hidden_size, intermediate_size, bias=bias)
-        self.act = ACT2FN[activation]
+        self.act = activation(activation_name)
         self.down = nn.Linear(intermediate_size, hidden_size, bias=bias)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -23,11 +32,11 @@ class MLP(nn.Module):
 class GatedMLP(nn.Module):
     """``down(act(gate(x)) * up(x))`` — Llama's SwiGLU, T5 v1.1's gated GELU."""
 
-    def __init__(self, hidden_size: int, intermediate_size: int, activation: str, bias: bool = False):
+    def __init__(self, hidden_size: int, intermediate_size: int, activation_name: str, bias: bool = False):
         super().__init__()
         self.gate = nn.Linear(hidden_size, intermediate_size, bias=bias)
         self.up = nn.Linear(hidden_size, intermediate_size, bias=bias)
-        self.act = ACT2FN[activation]
+        self.act = activation(activation_name)
         self.down = nn.Linear(intermediate_size, hidden_size, bias=bias)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,1035 @@
+#!/usr/bin/env python
+"""zoo vs transformers, side by side in one run, on the same configs with identical weights.
+
+Sections (all on CPU):
+
+1. ``train``    -- training tokens/s (forward + backward + AdamW step) for GPT-2 (causal LM) and BERT
+                   (masked LM), fp32 and bf16 autocast, dropout off.
+2. ``memory``   -- peak resident memory of training steps, one fresh ``spawn`` subprocess per
+                   (family, implementation, dtype).
+3. ``load``     -- load time of a ~124M-parameter GPT-2 checkpoint: zoo (zoo layout), zoo (reference
+                   layout, converted on load), transformers ``from_pretrained`` and raw
+                   ``safetensors.torch.load_file``; warm and cold page cache.
+4. ``generate`` -- greedy generation tokens/s with a KV cache (GPT-2, batch 1 and 8).
+
+Timed zoo and transformers repetitions are interleaved (A B, then B A, ...) and the median is reported,
+so machine noise hits both implementations alike. The "zoo speed-up" column always means
+"> 1: zoo is better": zoo/transformers for throughputs, transformers/zoo for seconds and MiB.
+
+    python benchmarks/benchmark.py            # full run, a few minutes
+    python benchmarks/benchmark.py --quick    # smoke run with tiny shapes, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import datetime
+import functools
+import gc
+import json
+import mmap
+import multiprocessing
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+
+import zoo  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_JSON = HERE / "results" / "benchmark.json"
+SECTIONS = ("train", "memory", "load", "generate")
+ZOO, HF = "zoo", "transformers"
+
+
+# ------------------------------------------------------------------------------------------------
+# Shapes
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class Shapes:
+    # Training models (~23M parameters each by default).
+    gpt2: dict = field(
+        default_factory=lambda: dict(
+            hidden_size=320,
+            num_hidden_layers=6,
+            num_attention_heads=5,
+            vocab_size=50257,
+            max_position_embeddings=1024,
+        )
+    )
+    # The same parameter budget spent on the transformer body instead of the embedding: 23.2M
+    # parameters with a vocabulary of 8192, where the blocks (not the LM head) dominate a step.
+    gpt2_small_vocab: dict = field(
+        default_factory=lambda: dict(
+            hidden_size=512,
+            num_hidden_layers=6,
+            num_attention_heads=8,
+            vocab_size=8192,
+            max_position_embeddings=1024,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+    )
+    bert: dict = field(
+        default_factory=lambda: dict(
+            hidden_size=384,
+            num_hidden_layers=6,
+            num_attention_heads=6,
+            intermediate_size=1536,
+            vocab_size=30522,
+            max_position_embeddings=512,
+        )
+    )
+    batch: int = 8
+    seq: int = 256
+    # Load-time / generation model: GPT-2 small (124.4M parameters).
+    big_gpt2: dict = field(
+        default_factory=lambda: dict(
+            hidden_size=768,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            vocab_size=50257,
+            max_position_embeddings=1024,
+        )
+    )
+    prompt_len: int = 32
+    new_tokens: int = 128
+    gen_batches: tuple = (1, 8)
+    # Repetitions.
+    train_warmup: int = 2
+    train_repeats: int = 7
+    memory_steps: int = 3
+    memory_parallel: int = 1
+    memory_repeats: int = 2
+    load_warm_repeats: int = 5
+    load_cold_repeats: int = 5
+    gen_repeats: int = 3
+
+
+def quick_shapes() -> Shapes:
+    tiny = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=128)
+    return Shapes(
+        gpt2=dict(tiny, vocab_size=1000, bos_token_id=999, eos_token_id=999),
+        gpt2_small_vocab=dict(tiny, vocab_size=500, bos_token_id=0, eos_token_id=0),
+        bert=dict(tiny, vocab_size=1000, intermediate_size=256),
+        batch=2,
+        seq=32,
+        big_gpt2=dict(tiny, hidden_size=128, vocab_size=5000, bos_token_id=4999, eos_token_id=4999),
+        prompt_len=8,
+        new_tokens=16,
+        train_warmup=1,
+        train_repeats=3,
+        memory_steps=2,
+        memory_parallel=2,
+        memory_repeats=1,
+        load_warm_repeats=3,
+        load_cold_repeats=1,
+        gen_repeats=2,
+    )
+
+
+NO_DROPOUT = {"gpt2": dict(embedding_dropout=0.0), "bert": {}}
+ZOO_CLASSES = {"gpt2": ("GPT2Config", "GPT2ForCausalLM"), "bert": ("BertConfig", "BertForMaskedLM")}
+HF_ARCH = {"gpt2": "GPT2LMHeadModel", "bert": "BertForMaskedLM"}
+
+
+def build_configs(family: str, shape: dict):
+    """(zoo config, transformers config) for the same architecture, every dropout 0."""
+    config_cls = getattr(zoo, ZOO_CLASSES[family][0])
+    zoo_config = config_cls(**shape, hidden_dropout=0.0, attention_dropout=0.0, **NO_DROPOUT[family])
+    ref_config = zoo_config.to_reference(HF_ARCH[family])
+    return zoo_config, ref_config
+
+
+def zoo_class(family: str):
+    return getattr(zoo, ZOO_CLASSES[family][1])
+
+
+def hf_class(family: str):
+    return getattr(transformers, HF_ARCH[family])
+
+
+def count_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# ------------------------------------------------------------------------------------------------
+# Small helpers
+# ------------------------------------------------------------------------------------------------
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def rel_iqr(xs: list[float]) -> float:
+    """Interquartile range / median: a rough noise figure for a list of repeats."""
+    if len(xs) < 3:
+        return (max(xs) - min(xs)) / median(xs) if xs and median(xs) else 0.0
+    q = statistics.quantiles(xs, n=4, method="inclusive")
+    return (q[2] - q[0]) / median(xs)
+
+
+class CpuMonitor:
+    """Share of the machine's CPU time used by *other* processes between two points in time.
+
+    /proc/stat counts every process on the kernel (other containers included); /proc/self/stat counts
+    this process (all threads). The difference is what neighbours took from us.
+    """
+
+    def __init__(self) -> None:
+        self.start = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[int, int, int]:
+        with open("/proc/stat") as fh:
+            fields = [int(x) for x in fh.readline().split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        with open("/proc/self/stat") as fh:
+            own = fh.read().rsplit(")", 1)[1].split()
+        return sum(fields[:8]), sum(fields[:8]) - idle, int(own[11]) + int(own[12])
+
+    def foreign(self) -> float:
+        total0, busy0, own0 = self.start
+        total1, busy1, own1 = self._sample()
+        if total1 <= total0:
+            return 0.0
+        return max(0.0, (busy1 - busy0) - (own1 - own0)) / (total1 - total0)
+
+
+@dataclass
+class Timing:
+    seconds: dict[str, list[float]]
+    foreign_cpu: list[float]  # per round: share of CPU time other processes used
+
+    def median_s(self) -> dict[str, float]:
+        return {name: median(t) for name, t in self.seconds.items()}
+
+    def paired_speedup(self, a: str, b: str) -> float:
+        """Median over rounds of time(b) / time(a): each ratio compares neighbouring runs."""
+        return median([tb / ta for ta, tb in zip(self.seconds[a], self.seconds[b])])
+
+    def as_dict(self) -> dict:
+        return {
+            "seconds": self.seconds,
+            "median_s": self.median_s(),
+            "rel_iqr": {name: rel_iqr(t) for name, t in self.seconds.items()},
+            "foreign_cpu_per_round": self.foreign_cpu,
+        }
+
+
+def interleaved(
+    fns: dict[str, Callable[[], object]],
+    repeats: int,
+    warmup: int = 0,
+    before_each: Callable[[str], object] | None = None,
+) -> Timing:
+    """Time each callable ``repeats`` times, alternating the order (A B, then B A, ...) every round."""
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    foreign = []
+    for rep in range(repeats):
+        monitor = CpuMonitor()
+        for name in names if rep % 2 == 0 else names[::-1]:
+            gc.collect()
+            if before_each is not None:
+                before_each(name)
+            start = time.perf_counter()
+            fns[name]()
+            seconds[name].append(time.perf_counter() - start)
+        foreign.append(monitor.foreign())
+    return Timing(seconds, foreign)
+
+
+def proc_status_kib(*keys: str) -> dict[str, int]:
+    out = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            name, _, value = line.partition(":")
+            if name in keys:
+                out[name] = int(value.split()[0])
+    return out
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# Page cache control
+# ------------------------------------------------------------------------------------------------
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_long,
+]
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_ubyte)]
+
+
+def resident_fraction(path: Path) -> float:
+    """Fraction of ``path``'s pages in the page cache (mincore on a fresh read-only mapping)."""
+    size = path.stat().st_size
+    if size == 0:
+        return 0.0
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = _libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        if addr is None or addr == ctypes.c_void_p(-1).value:
+            raise OSError(ctypes.get_errno(), "mmap failed")
+        try:
+            pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+            vec = (ctypes.c_ubyte * pages)()
+            if _libc.mincore(addr, size, vec) != 0:
+                raise OSError(ctypes.get_errno(), "mincore failed")
+            return sum(v & 1 for v in vec) / pages
+        finally:
+            _libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+
+
+def evict_directory(directory: Path) -> float:
+    """fsync + POSIX_FADV_DONTNEED every file; returns the largest fraction still cached afterwards."""
+    worst = 0.0
+    for file in sorted(directory.iterdir()):
+        if not file.is_file():
+            continue
+        fd = os.open(file, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+        if file.suffix == ".safetensors":
+            worst = max(worst, resident_fraction(file))
+    return worst
+
+
+# ------------------------------------------------------------------------------------------------
+# 1. Training throughput
+# ------------------------------------------------------------------------------------------------
+def make_batch(family: str, vocab: int, batch: int, seq: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, vocab, (batch, seq), generator=gen)
+    if family == "gpt2":
+        return {"input_ids": ids, "labels": ids.clone()}
+    # BERT masked LM: 15% of positions replaced by [MASK] (id 103, as in bert-base-uncased).
+    masked = torch.rand(batch, seq, generator=gen) < 0.15
+    masked[:, 0] = True  # at least one label per row
+    labels = torch.where(masked, ids, torch.full_like(ids, -100))
+    inputs = torch.where(masked, torch.full_like(ids, min(103, vocab - 1)), ids)
+    return {"input_ids": inputs, "labels": labels}
+
+
+def train_step(model, optimizer, batch, bf16: bool) -> float:
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = model(**batch).loss
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
+def build_pair(family: str, shape: dict, workdir: Path, seed: int = 0):
+    """A transformers model with a random init, saved; zoo loads (converts) the same weights."""
+    zoo_config, ref_config = build_configs(family, shape)
+    torch.manual_seed(seed)
+    ref = hf_class(family)(ref_config)
+    ref_dir = workdir / f"{family}-reference"
+    ref.save_pretrained(ref_dir)
+    model = zoo_class(family).from_pretrained(ref_dir)
+    for key in ("hidden_dropout", "attention_dropout", "embedding_dropout"):
+        assert getattr(model.config, key, 0.0) == 0.0, (family, key)
+    return model, ref, ref_dir
+
+
+def bench_train(shapes: Shapes, workdir: Path, results: dict) -> None:
+    out = results.setdefault("train", {})
+    for label, family, shape in (
+        ("gpt2", "gpt2", shapes.gpt2),
+        ("gpt2-v8k", "gpt2", shapes.gpt2_small_vocab),
+        ("bert", "bert", shapes.bert),
+    ):
+        model, ref, _ = build_pair(family, shape, workdir)
+        n_params = count_params(model)
+        assert n_params == count_params(ref), (n_params, count_params(ref))
+        batch = make_batch(family, model.config.vocab_size, shapes.batch, shapes.seq)
+        with torch.no_grad():
+            model.eval(), ref.eval()
+            diff = (
+                (model(input_ids=batch["input_ids"]).logits - ref(input_ids=batch["input_ids"]).logits)
+                .abs()
+                .max()
+            )
+        assert diff < 1e-3, f"{family}: zoo and transformers logits differ by {diff}"
+        tokens = shapes.batch * shapes.seq
+        log(
+            f"[train] {family}: {n_params / 1e6:.2f}M params, batch {shapes.batch} x seq {shapes.seq}, "
+            f"attention {model.config._attn_implementation}/{ref.config._attn_implementation}, "
+            f"max |logit diff| {float(diff):.2e}"
+        )
+        for dtype in ("fp32", "bf16"):
+            bf16 = dtype == "bf16"
+            models = {ZOO: model, HF: ref}
+            opts = {name: torch.optim.AdamW(m.parameters(), lr=1e-4) for name, m in models.items()}
+            for m in models.values():
+                m.train()
+            first_loss = {name: train_step(models[name], opts[name], batch, bf16) for name in models}
+            tol = 2e-2 if bf16 else 1e-3
+            assert abs(first_loss[ZOO] - first_loss[HF]) <= tol * abs(first_loss[HF]), first_loss
+            timing = interleaved(
+                {
+                    name: functools.partial(train_step, models[name], opts[name], batch, bf16)
+                    for name in models
+                },
+                repeats=shapes.train_repeats,
+                warmup=max(shapes.train_warmup - 1, 0),  # one step already ran above
+            )
+            entry = {
+                "params": n_params,
+                "batch": shapes.batch,
+                "seq": shapes.seq,
+                "first_step_loss": first_loss,
+                **timing.as_dict(),
+                "tokens_per_s": {name: tokens / t for name, t in timing.median_s().items()},
+                "paired_speedup": timing.paired_speedup(ZOO, HF),
+            }
+            out[f"{label}_{dtype}"] = entry
+            log(
+                f"[train] {family} {dtype}: zoo {entry['tokens_per_s'][ZOO]:.0f} tok/s, "
+                f"transformers {entry['tokens_per_s'][HF]:.0f} tok/s "
+                f"(other processes used {median(timing.foreign_cpu):.0%} of the CPU)"
+            )
+            gc.collect()
+        results.setdefault("models", {})[f"train_{label}"] = {
+            "params": n_params,
+            "zoo_config": dict(shape),
+        }
+        del model, ref
+        gc.collect()
+
+
+# ------------------------------------------------------------------------------------------------
+# 2. Peak memory (fresh spawned process per measurement)
+# ------------------------------------------------------------------------------------------------
+def _memory_child(spec: dict, queue) -> None:
+    try:
+        torch.set_num_threads(spec["threads"])
+        transformers.utils.logging.set_verbosity_error()
+        family, impl, bf16 = spec["family"], spec["impl"], spec["dtype"] == "bf16"
+        zoo_config, ref_config = build_configs(family, spec["shape"])
+        torch.manual_seed(0)
+        model = zoo_class(family)(zoo_config) if impl == ZOO else hf_class(family)(ref_config)
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        batch = make_batch(family, zoo_config.vocab_size, spec["batch"], spec["seq"])
+        gc.collect()
+        before = proc_status_kib("VmRSS", "VmHWM")
+        try:  # reset the high-water mark to the current RSS (Linux >= 4.0)
+            Path("/proc/self/clear_refs").write_text("5")
+            hwm_reset = True
+        except OSError:
+            hwm_reset = False
+        for _ in range(spec["steps"]):
+            train_step(model, optimizer, batch, bf16)
+        after = proc_status_kib("VmRSS", "VmHWM")
+        queue.put(
+            {
+                "baseline_rss_mib": before["VmRSS"] / 1024,
+                "peak_rss_mib": after["VmHWM"] / 1024,
+                "step_increment_mib": (after["VmHWM"] - before["VmRSS"]) / 1024,
+                "ru_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "hwm_reset": hwm_reset,
+            }
+        )
+    except BaseException as error:  # report to the parent instead of hanging it
+        queue.put({"error": f"{type(error).__name__}: {error}"})
+        raise
+
+
+def bench_memory(shapes: Shapes, results: dict) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    out = results.setdefault("memory", {})
+    out["method"] = (
+        f"one fresh multiprocessing 'spawn' child per (family, implementation, dtype, repeat), "
+        f"{shapes.memory_repeats} repeat(s), median reported: build the model "
+        "(random init) + AdamW + batch, record VmRSS, reset the peak via /proc/self/clear_refs, run "
+        f"{shapes.memory_steps} training steps (the first allocates AdamW state), then read VmHWM. "
+        "peak_rss = VmHWM (whole process: python + torch + model); step_increment = VmHWM - VmRSS before "
+        "the first step (activations, gradients, optimizer state, allocator slack). ru_maxrss is recorded "
+        "too but is not used: a spawned child inherits the parent's max RSS from the fork before exec."
+    )
+    jobs = [
+        dict(
+            family=family,
+            impl=impl,
+            dtype=dtype,
+            shape=getattr(shapes, family),
+            batch=shapes.batch,
+            seq=shapes.seq,
+            steps=shapes.memory_steps,
+            threads=torch.get_num_threads(),
+        )
+        for rep in range(shapes.memory_repeats)
+        for family in ("gpt2", "bert")
+        for dtype in ("fp32", "bf16")
+        for impl in ((ZOO, HF) if rep % 2 == 0 else (HF, ZOO))
+    ]
+    samples: dict[str, dict[str, list[dict]]] = {}
+    # Default: one child at a time. --quick runs two at once (peak RSS is per process either way).
+    for first in range(0, len(jobs), shapes.memory_parallel):
+        running = []
+        for spec in jobs[first : first + shapes.memory_parallel]:
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_memory_child, args=(spec, queue))
+            proc.start()
+            running.append((spec, proc, queue))
+        for spec, proc, queue in running:
+            report = queue.get(timeout=600)
+            proc.join()
+            if "error" in report:
+                raise RuntimeError(
+                    f"memory child {spec['family']}/{spec['impl']}/{spec['dtype']}: {report['error']}"
+                )
+            key = f"{spec['family']}_{spec['dtype']}"
+            samples.setdefault(key, {}).setdefault(spec["impl"], []).append(report)
+    for key, by_impl in samples.items():
+        entry = {}
+        for impl, reports in by_impl.items():
+            entry[impl] = {"samples": reports}
+            for name in ("peak_rss_mib", "step_increment_mib"):
+                values = [r[name] for r in reports]
+                entry[impl][name] = median(values)
+                entry[impl][f"{name}_rel_range"] = (max(values) - min(values)) / median(values)
+        out[key] = entry
+        log(
+            f"[memory] {key}: step increment zoo {entry[ZOO]['step_increment_mib']:.0f} MiB, "
+            f"transformers {entry[HF]['step_increment_mib']:.0f} MiB; peak RSS zoo "
+            f"{entry[ZOO]['peak_rss_mib']:.0f} MiB, transformers {entry[HF]['peak_rss_mib']:.0f} MiB"
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. Load time
+# ------------------------------------------------------------------------------------------------
+def page_in(tensors) -> None:
+    """Read one element of every page of every tensor (forces lazily memory-mapped weights in)."""
+    seen = set()
+    for t in tensors:
+        if t.data_ptr() in seen or t.numel() == 0:
+            continue
+        seen.add(t.data_ptr())
+        step = max(mmap.PAGESIZE // t.element_size(), 1)
+        float(t.detach().reshape(-1)[::step].float().sum())
+
+
+def _state_tensors(obj) -> list[torch.Tensor]:
+    return list(obj.values()) if isinstance(obj, dict) else list(obj.state_dict().values())
+
+
+def bench_load(shapes: Shapes, workdir: Path, results: dict) -> None:
+    zoo_config, ref_config = build_configs("gpt2", shapes.big_gpt2)
+    torch.manual_seed(0)
+    original = transformers.GPT2LMHeadModel(ref_config).eval()
+    ref_dir, zoo_dir = workdir / "load-reference", workdir / "load-zoo"
+    original.save_pretrained(ref_dir)
+    converted = zoo.GPT2ForCausalLM.from_pretrained(ref_dir)
+    converted.save_pretrained(zoo_dir)
+    del converted
+    gc.collect()
+    zoo_type = json.loads((zoo_dir / "config.json").read_text())["model_type"]
+    ref_type = json.loads((ref_dir / "config.json").read_text())["model_type"]
+    assert (zoo_type, ref_type) == ("zoo_gpt2", "gpt2"), (zoo_type, ref_type)
+    n_params = count_params(original)
+    file_mib = (ref_dir / "model.safetensors").stat().st_size / 2**20
+
+    loaders: dict[str, tuple[Callable[[], object], Path]] = {
+        "zoo (zoo layout)": (lambda: zoo.GPT2ForCausalLM.from_pretrained(zoo_dir), zoo_dir),
+        "transformers": (lambda: transformers.GPT2LMHeadModel.from_pretrained(ref_dir), ref_dir),
+        "raw safetensors": (lambda: load_file(ref_dir / "model.safetensors"), ref_dir),
+        "zoo (reference layout)": (lambda: zoo.GPT2ForCausalLM.from_pretrained(ref_dir), ref_dir),
+    }
+
+    # Verify every loader really loads the weights: identical logits / tensors.
+    probe = torch.randint(0, zoo_config.vocab_size, (2, 16), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = original(probe).logits
+        checks = {}
+        for name, (load, _) in loaders.items():
+            loaded = load()
+            if isinstance(loaded, dict):
+                state = original.state_dict()
+                assert set(loaded) <= set(state), set(loaded) - set(state)
+                assert all(torch.equal(loaded[k], state[k]) for k in loaded), name
+                checks[name] = 0.0
+            else:
+                diff = float((loaded(probe).logits - expected).abs().max())
+                assert diff <= 1e-4, f"{name}: logits differ from the saved model by {diff}"
+                checks[name] = diff
+            del loaded
+            gc.collect()
+    del original
+    gc.collect()
+    log(f"[load] GPT-2 {n_params / 1e6:.1f}M params, {file_mib:.0f} MiB safetensors; logit checks {checks}")
+
+    def run(name: str, touch: bool):
+        load, _ = loaders[name]
+
+        def go() -> None:
+            obj = load()
+            if touch:
+                page_in(_state_tensors(obj))
+            del obj  # unmaps the files, so the next cold run can evict them
+
+        return go
+
+    out = {"params": n_params, "file_mib": file_mib, "max_abs_logit_diff": checks}
+    residual = [0.0]
+
+    def evict(name: str) -> None:
+        residual[0] = max(residual[0], evict_directory(loaders[name][1]))
+
+    for cache in ("warm", "cold"):
+        for touch in (False, True):
+            key = f"{cache}_{'paged_in' if touch else 'returns'}"
+            timing = interleaved(
+                {name: run(name, touch) for name in loaders},
+                repeats=shapes.load_warm_repeats if cache == "warm" else shapes.load_cold_repeats,
+                warmup=1 if cache == "warm" else 0,
+                before_each=evict if cache == "cold" else None,
+            )
+            out[key] = timing.as_dict()
+            out[key]["paired_speedup"] = {
+                name: timing.paired_speedup(name, HF) for name in loaders if name != HF
+            }
+            line = ", ".join(f"{n} {t:.3f}s" for n, t in timing.median_s().items())
+            log(f"[load] {key}: {line}")
+    out["max_resident_fraction_after_evict"] = residual[0]
+    if residual[0] > 0.01:
+        log(f"[load] WARNING: {residual[0]:.1%} of a checkpoint stayed in the page cache after eviction")
+    results["load"] = out
+
+
+# ------------------------------------------------------------------------------------------------
+# 4. Generation
+# ------------------------------------------------------------------------------------------------
+def greedy(model, ids: torch.Tensor, max_new: int, into: list | None = None) -> torch.Tensor:
+    with torch.no_grad():
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new,
+            min_new_tokens=max_new,  # never stop early at EOS: both produce exactly max_new tokens
+            do_sample=False,
+            num_beams=1,
+            pad_token_id=model.config.eos_token_id,
+        )
+    if into is not None:
+        into.append(out)
+    return out
+
+
+def bench_generate(shapes: Shapes, workdir: Path, results: dict) -> None:
+    ref_dir, zoo_dir = workdir / "load-reference", workdir / "load-zoo"
+    if not (ref_dir / "config.json").is_file():  # the load section did not run: make the checkpoint
+        zoo_config, ref_config = build_configs("gpt2", shapes.big_gpt2)
+        torch.manual_seed(0)
+        transformers.GPT2LMHeadModel(ref_config).save_pretrained(ref_dir)
+        zoo.GPT2ForCausalLM.from_pretrained(ref_dir).save_pretrained(zoo_dir)
+    models = {
+        ZOO: zoo.GPT2ForCausalLM.from_pretrained(zoo_dir).eval(),
+        HF: transformers.GPT2LMHeadModel.from_pretrained(ref_dir).eval(),
+    }
+    vocab = models[ZOO].config.vocab_size
+    prompts = torch.randint(
+        0, vocab, (max(shapes.gen_batches), shapes.prompt_len), generator=torch.Generator().manual_seed(2)
+    )
+    n = shapes.new_tokens
+    out = {"params": count_params(models[ZOO]), "prompt_len": shapes.prompt_len, "new_tokens": n}
+
+    for batch in shapes.gen_batches:
+        ids = prompts[:batch]
+        outputs: dict[str, list[torch.Tensor]] = {ZOO: [], HF: []}
+        for name in models:  # warm up (pages the weights in, first-call overheads)
+            greedy(models[name], ids, min(8, n))
+
+        fns = {name: functools.partial(greedy, models[name], ids, n, outputs[name]) for name in models}
+        timing = interleaved(fns, repeats=shapes.gen_repeats)
+        a, b = outputs[ZOO][0], outputs[HF][0]
+        assert a.shape == (batch, shapes.prompt_len + n), a.shape
+        if not torch.equal(a, b):
+            row = int((a != b).any(dim=1).nonzero()[0])
+            col = int((a[row] != b[row]).nonzero()[0])
+            raise AssertionError(
+                f"greedy outputs differ (batch {batch}): first at row {row}, position {col} "
+                f"(zoo {int(a[row, col])} vs transformers {int(b[row, col])})"
+            )
+        assert all(torch.equal(o, a) for outs in outputs.values() for o in outs)
+        entry = {
+            **timing.as_dict(),
+            "tokens_per_s": {name: batch * n / t for name, t in timing.median_s().items()},
+            "paired_speedup": timing.paired_speedup(ZOO, HF),
+            "identical_outputs": True,
+        }
+        out[f"batch{batch}"] = entry
+        log(
+            f"[generate] batch {batch}: zoo {entry['tokens_per_s'][ZOO]:.1f} tok/s, "
+            f"transformers {entry['tokens_per_s'][HF]:.1f} tok/s (outputs identical; other processes used "
+            f"{median(timing.foreign_cpu):.0%} of the CPU)"
+        )
+    results["generate"] = out
+    models.clear()
+    gc.collect()
+
+
+# ------------------------------------------------------------------------------------------------
+# Report
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class Row:
+    name: str
+    unit: str
+    zoo: float
+    ref: float
+    higher_is_better: bool
+    paired: float | None = None  # median of per-round speed-ups (None: single measurement)
+    noise: float = 0.0  # largest relative IQR of the two series
+    target: float | None = 1.0  # None: informational row, no project target
+
+    @property
+    def speedup(self) -> float:
+        return self.zoo / self.ref if self.higher_is_better else self.ref / self.zoo
+
+
+def _timed_row(name, unit, entry, zoo_value, ref_value, higher, paired, zoo_key=ZOO, target=1.0) -> Row:
+    noise = max(entry["rel_iqr"][zoo_key], entry["rel_iqr"][HF])
+    return Row(name, unit, zoo_value, ref_value, higher, paired, noise, target)
+
+
+def collect_rows(results: dict) -> list[Row]:
+    rows: list[Row] = []
+    for key, entry in results.get("train", {}).items():
+        family, dtype = key.split("_")
+        tps = entry["tokens_per_s"]
+        target = 2.0 if family.startswith("gpt2") and dtype == "bf16" else 1.0
+        rows.append(
+            _timed_row(
+                f"train {family} {dtype}",
+                "tok/s",
+                entry,
+                tps[ZOO],
+                tps[HF],
+                True,
+                entry["paired_speedup"],
+                target=target,
+            )
+        )
+    memory = {k: v for k, v in results.get("memory", {}).items() if k != "method"}
+    for key, entry in memory.items():
+        family, dtype = key.split("_")
+        for field_name, label in (("step_increment_mib", "step increment"), ("peak_rss_mib", "peak RSS")):
+            # Run-to-run jitter of RSS is a property of the method, not of one config: pool it over
+            # every memory measurement (a range of two samples alone underestimates it).
+            noise = max(e[impl][f"{field_name}_rel_range"] for e in memory.values() for impl in (ZOO, HF))
+            rows.append(
+                Row(
+                    f"mem {family} {dtype} {label}",
+                    "MiB",
+                    entry[ZOO][field_name],
+                    entry[HF][field_name],
+                    False,
+                    noise=noise,
+                )
+            )
+    load = results.get("load")
+    if load:
+        for key in ("warm_returns", "warm_paged_in", "cold_returns", "cold_paged_in"):
+            cache, kind = key.split("_", 1)
+            label = f"load {cache} {'returns' if kind == 'returns' else '+page-in'}"
+            med = load[key]["median_s"]
+            for zoo_name, suffix in (("zoo (zoo layout)", ""), ("zoo (reference layout)", " (ref layout)")):
+                rows.append(
+                    _timed_row(
+                        label + suffix,
+                        "s",
+                        load[key],
+                        med[zoo_name],
+                        med[HF],
+                        False,
+                        load[key]["paired_speedup"][zoo_name],
+                        zoo_key=zoo_name,
+                        target=1.0 if zoo_name == "zoo (zoo layout)" else None,
+                    )
+                )
+    for key, entry in (results.get("generate") or {}).items():
+        if key.startswith("batch"):
+            tps = entry["tokens_per_s"]
+            rows.append(
+                _timed_row(
+                    f"generate greedy batch {key[5:]}",
+                    "tok/s",
+                    entry,
+                    tps[ZOO],
+                    tps[HF],
+                    True,
+                    entry["paired_speedup"],
+                )
+            )
+    return rows
+
+
+def _fmt(x: float) -> str:
+    if x >= 1000:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.3f}"
+
+
+def verdict(row: Row) -> str:
+    if row.target is None:
+        return "(info)"
+    if row.speedup >= row.target:
+        return "met"
+    if (
+        row.paired is not None and row.paired >= row.target
+    ) or row.target - row.speedup < row.noise * row.target:
+        return "unclear (noise)"
+    return "MISSED"
+
+
+def describe_setup(results: dict) -> list[str]:
+    shapes, lines = results["shapes"], []
+
+    def arch(shape: dict) -> str:
+        return (
+            f"hidden {shape['hidden_size']}, {shape['num_hidden_layers']} layers, "
+            f"{shape['num_attention_heads']} heads, vocab {shape['vocab_size']}"
+        )
+
+    for key, shape_key, label in (
+        ("gpt2", "gpt2", "GPT-2 causal LM"),
+        ("gpt2-v8k", "gpt2_small_vocab", "GPT-2 causal LM, small vocabulary (train only)"),
+        ("bert", "bert", "BERT masked LM"),
+    ):
+        params = (results.get("models") or {}).get(f"train_{key}", {}).get("params")
+        if "train" in results or "memory" in results:
+            size = f"{params / 1e6:.1f}M params " if params else ""
+            lines.append(
+                f"train/memory {key} = {label}: {size}({arch(shapes[shape_key])}), "
+                f"batch {shapes['batch']} x seq {shapes['seq']}, dropout 0, AdamW"
+            )
+    for section in ("load", "generate"):
+        if section in results:
+            big = results[section]["params"]
+            extra = (
+                f", prompt {shapes['prompt_len']} + {shapes['new_tokens']} new tokens, greedy, KV cache, fp32"
+                if section == "generate"
+                else ""
+            )
+            lines.append(f"{section}: GPT-2 {big / 1e6:.1f}M params ({arch(shapes['big_gpt2'])}){extra}")
+    if "memory" in results:
+        lines.append(
+            "memory: VmHWM of a fresh 'spawn' child per measurement (peak RSS; step increment = peak minus "
+            "RSS before the first step), median of repeats"
+        )
+    return lines
+
+
+def render(results: dict) -> str:
+    rows = collect_rows(results)
+    lines = describe_setup(results) + [""]
+    header = (
+        f"{'row':<33} {'unit':<5} {'better':<6} {'zoo':>9} {'transformers':>12} {'zoo speed-up':>12} "
+        f"{'paired':>7} {'noise':>5}  target"
+    )
+    lines += [header, "-" * (len(header) + 22)]
+    for r in rows:
+        paired = f"{r.paired:.2f}x" if r.paired is not None else "-"
+        target = f">={r.target:.1f}x" if r.target is not None else "      "
+        lines.append(
+            f"{r.name:<33} {r.unit:<5} {'higher' if r.higher_is_better else 'lower':<6} {_fmt(r.zoo):>9} "
+            f"{_fmt(r.ref):>12} {r.speedup:>11.2f}x {paired:>7} {r.noise:>5.0%}  {target} {verdict(r)}"
+        )
+    lines += [
+        "zoo speed-up > 1 means zoo is better: zoo/transformers for tok/s, transformers/zoo for s and MiB",
+        "(ratio of the medians). paired = median over rounds of the speed-up of neighbouring zoo and",
+        "transformers runs. noise = largest interquartile range (full range below 3 samples) / median",
+        "of the two series (memory: largest range over all memory measurements); a shortfall smaller",
+        "than the noise is reported as unclear, not missed.",
+    ]
+    foreign = [
+        f"{section} {median(values):.0%}"
+        for section, values in foreign_cpu_by_section(results).items()
+        if values
+    ]
+    if foreign:
+        lines.append("CPU share used by other processes during timed rounds (median): " + ", ".join(foreign))
+
+    train = results.get("train", {})
+    if any(key.endswith("_bf16") for key in train):
+        lines += ["", f"{'bf16 autocast speed-up (bf16/fp32 tok/s)':<42} {'zoo':>8} {'transformers':>13}"]
+        for family in ("gpt2", "gpt2-v8k", "bert"):
+            if f"{family}_fp32" in train and f"{family}_bf16" in train:
+                fp32, bf16 = train[f"{family}_fp32"]["tokens_per_s"], train[f"{family}_bf16"]["tokens_per_s"]
+                lines.append(
+                    f"{'train ' + family:<42} {bf16[ZOO] / fp32[ZOO]:>7.2f}x {bf16[HF] / fp32[HF]:>12.2f}x"
+                )
+
+    load = results.get("load")
+    if load:
+        names = list(load["warm_returns"]["median_s"])
+        lines += [
+            "",
+            f"Load time of a {load['params'] / 1e6:.1f}M-parameter GPT-2 ({load['file_mib']:.0f} MiB), median seconds",
+        ]
+        lines.append(f"{'':<22}" + "".join(f"{n:>24}" for n in names))
+        for key in ("warm_returns", "warm_paged_in", "cold_returns", "cold_paged_in"):
+            lines.append(f"{key:<22}" + "".join(f"{load[key]['median_s'][n]:>24.3f}" for n in names))
+        lines.append(
+            "returns = the load call returns (weights may still be lazily memory-mapped); "
+            "+page-in = and one element of every page of every weight has been read."
+        )
+    return "\n".join(lines)
+
+
+def foreign_cpu_by_section(results: dict) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for section in ("train", "load", "generate"):
+        for entry in (results.get(section) or {}).values():
+            if isinstance(entry, dict) and "foreign_cpu_per_round" in entry:
+                out.setdefault(section, []).extend(entry["foreign_cpu_per_round"])
+    return out
+
+
+def machine_info() -> dict:
+    cpu_model = ""
+    flags = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name") and not cpu_model:
+                cpu_model = line.split(":", 1)[1].strip()
+            if line.startswith("flags") and not flags:
+                flags = line
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--", "zoo"], cwd=HERE, capture_output=True, text=True
+            ).stdout
+        )
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = None, None
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "zoo": zoo.__version__,
+        "cpu_model": cpu_model,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "amx_bf16": " amx_bf16" in flags,
+        "avx512_bf16": " avx512_bf16" in flags,
+        "mkldnn_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "loadavg_start": os.getloadavg(),
+        "git_commit": commit,
+        "zoo_dirty": dirty,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny shapes, few repeats: a seconds-long smoke run"
+    )
+    parser.add_argument(
+        "--json", type=Path, default=DEFAULT_JSON, help=f"results file (default {DEFAULT_JSON})"
+    )
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
+    parser.add_argument("--repeats", type=int, help="timed repeats for training (default 7, --quick 3)")
+    parser.add_argument("--batch", type=int, help="training batch size (default 8)")
+    parser.add_argument("--seq", type=int, help="training sequence length (default 256)")
+    parser.add_argument("--new-tokens", type=int, help="generated tokens per sequence (default 128)")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--workdir", type=Path, help="where checkpoints are written (default: a temp dir)")
+    args = parser.parse_args(argv)
+
+    shapes = quick_shapes() if args.quick else Shapes()
+    for arg, attr in (
+        ("repeats", "train_repeats"),
+        ("batch", "batch"),
+        ("seq", "seq"),
+        ("new_tokens", "new_tokens"),
+    ):
+        if getattr(args, arg) is not None:
+            setattr(shapes, attr, getattr(args, arg))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+    results: dict = {"machine": machine_info(), "quick": args.quick, "shapes": asdict(shapes)}
+    log(
+        f"zoo {zoo.__version__} vs transformers {transformers.__version__}, torch {torch.__version__}, "
+        f"{os.cpu_count()} CPUs, {torch.get_num_threads()} threads{' (quick)' if args.quick else ''}"
+    )
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        # Memory first: the children measure their own peak, but a small parent keeps things tidy.
+        sections = {
+            "memory": lambda: bench_memory(shapes, results),
+            "train": lambda: bench_train(shapes, workdir, results),
+            "load": lambda: bench_load(shapes, workdir, results),
+            "generate": lambda: bench_generate(shapes, workdir, results),
+        }
+        for section, run_section in sections.items():
+            if section in args.only:
+                section_start = time.perf_counter()
+                run_section()
+                results.setdefault("section_seconds", {})[section] = time.perf_counter() - section_start
+    results["machine"]["loadavg_end"] = os.getloadavg()
+    results["wall_seconds"] = time.perf_counter() - start
+    table = render(results)
+    results["table"] = table.splitlines()
+    results["rows"] = [dict(asdict(r), speedup=r.speedup) for r in collect_rows(results)]
+    print()
+    print(table)
+    print(f"\ntotal {results['wall_seconds']:.0f}s; results written to {args.json}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
