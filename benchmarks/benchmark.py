@@ -387,7 +387,7 @@ def bench_train(shapes: Shapes, workdir: Path, results: dict) -> None:
         assert diff < 1e-3, f"{family}: zoo and transformers logits differ by {diff}"
         tokens = shapes.batch * shapes.seq
         log(
-            f"[train] {family}: {n_params / 1e6:.2f}M params, batch {shapes.batch} x seq {shapes.seq}, "
+            f"[train] {label}: {n_params / 1e6:.2f}M params, batch {shapes.batch} x seq {shapes.seq}, "
             f"attention {model.config._attn_implementation}/{ref.config._attn_implementation}, "
             f"max |logit diff| {float(diff):.2e}"
         )
@@ -419,7 +419,7 @@ def bench_train(shapes: Shapes, workdir: Path, results: dict) -> None:
             }
             out[f"{label}_{dtype}"] = entry
             log(
-                f"[train] {family} {dtype}: zoo {entry['tokens_per_s'][ZOO]:.0f} tok/s, "
+                f"[train] {label} {dtype}: zoo {entry['tokens_per_s'][ZOO]:.0f} tok/s, "
                 f"transformers {entry['tokens_per_s'][HF]:.0f} tok/s "
                 f"(other processes used {median(timing.foreign_cpu):.0%} of the CPU)"
             )

@@ -139,3 +139,36 @@ def test_from_pretrain_prefers_local_directory(tmp_path):
     assert loaded.model_name.endswith("my-gpt2")
     batch = padded_batch(0)
     assert torch.equal(_logits(loaded, batch), _logits(model, batch))
+
+
+def test_hub_ids_go_through_snapshot_download(tmp_path, monkeypatch):
+    """A name that is not a local directory is fetched with huggingface_hub (revision, cache, token kept)."""
+    _, model = reference_and_zoo("gpt2", tmp_path / "snapshot")
+    calls = []
+
+    def fake_snapshot_download(repo_id, **kwargs):
+        calls.append((repo_id, kwargs))
+        return str(tmp_path / "snapshot")
+
+    monkeypatch.setattr(zoo.loading, "snapshot_download", fake_snapshot_download)
+    loaded = zoo.GPT2ForCausalLM.from_pretrained(
+        "someone/tiny-gpt2", revision="abc123", cache_dir=tmp_path / "cache", local_files_only=True
+    )
+    assert calls[0][0] == "someone/tiny-gpt2"
+    assert calls[0][1]["revision"] == "abc123" and calls[0][1]["local_files_only"] is True
+    assert calls[0][1]["cache_dir"] == tmp_path / "cache"
+    assert "*.safetensors" in calls[0][1]["allow_patterns"]
+    assert loaded.model_name == "someone/tiny-gpt2"
+    batch = padded_batch(0)
+    assert torch.equal(_logits(loaded, batch), _logits(model, batch))
+
+
+def test_unreachable_hub_is_a_clear_error(monkeypatch):
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    def offline(repo_id, **kwargs):
+        raise LocalEntryNotFoundError("no connection")
+
+    monkeypatch.setattr(zoo.loading, "snapshot_download", offline)
+    with pytest.raises(zoo.CheckpointNotFoundError, match="unreachable.*local directory.*HF_HUB_OFFLINE"):
+        zoo.GPT2ForCausalLM.from_pretrained("someone/tiny-gpt2")

@@ -65,7 +65,7 @@ class WeightMap:
     ):
         self.reference_prefix = reference_prefix
         self.split_sizes = split_sizes
-        self._forward: dict[str, tuple[str, str | None, int, int, bool]] = {}  # ref template -> zoo info
+        self._forward: dict[str, tuple[str | None, int, int, bool]] = {}  # ref template -> zoo info
         self._reverse: dict[str, tuple[tuple[str, ...], bool, bool]] = {}  # zoo template -> ref info
         for table, is_base in ((base, True), (heads, False)):
             for ref, zoo in table.items():
@@ -77,7 +77,7 @@ class WeightMap:
                     self._reverse.setdefault(zoo_name, (parts, transposed, is_base))
                 for position, part in enumerate(parts):
                     key = part if not is_base else f"base:{part}"
-                    self._forward[key] = (zoo_name, None, position, len(parts), transposed)
+                    self._forward[key] = (zoo_name, position, len(parts), transposed)
 
     # -- reference -> zoo -------------------------------------------------------------------------
     def _lookup(self, name: str):
@@ -107,7 +107,7 @@ class WeightMap:
             if hit is None:
                 unknown.append(name)
                 continue
-            zoo_template, _, position, count, transposed = hit
+            zoo_template, position, count, transposed = hit
             if zoo_template is None:
                 continue  # dropped on purpose
             zoo_name = _fill(zoo_template, index)
