@@ -29,6 +29,7 @@ def _llama_config(**rope):
     [
         {},
         {"rope_type": "linear", "factor": 2.0},
+        {"rope_type": "dynamic", "factor": 2.0},
         {
             "rope_type": "llama3",
             "factor": 8.0,
@@ -43,6 +44,8 @@ def test_rotary_matches_llama(rope):
     ours, theirs = RotaryEmbedding(config), modeling_llama.LlamaRotaryEmbedding(config)
     x = torch.randn(2, 9, 64)
     positions = torch.arange(9).repeat(2, 1) + torch.tensor([[0], [40]])
+    if rope.get("rope_type") == "dynamic":  # beyond the trained length: frequencies are rescaled
+        positions = positions + 250
     cos, sin = ours(x, positions)
     ref_cos, ref_sin = theirs(x, positions)
     assert (cos - ref_cos).abs().max().item() <= 1e-6 and (sin - ref_sin).abs().max().item() <= 1e-6

@@ -4,7 +4,7 @@ Importing ``zoo`` registers every family with ``AutoConfig`` and the matching tr
 model classes, so ``AutoModelForCausalLM.from_pretrained(zoo_checkpoint)`` works.
 """
 
-from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
+from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM
 
 from .configuration import ZooConfig
 from .convert import convert_checkpoint
@@ -25,10 +25,37 @@ from .models.bert import (
     RobertaForMaskedLM,
     RobertaModel,
 )
+from .models.glm import GLMConfig, GLMForSeq2Seq, GLMModel
 from .models.gpt2 import GPT2Config, GPT2ForCausalLM, GPT2Model
-from .registry import register_class, registered_classes, zoo_class_for
+from .models.llama import LlamaConfig, LlamaForCausalLM, LlamaModel
+from .models.nanogpt import GPT, GPTConfig
+from .models.t5 import T5Config, T5ForConditionalGeneration, T5Model
+from .registry import (
+    ConfigBuilder,
+    config_builders,
+    register_class,
+    register_config_builder,
+    registered_classes,
+    zoo_class_for,
+)
+from .tokenization import MissingDependencyError, load_tokenizer, tiktoken_tokenizer, train_bpe_tokenizer
+from .wrappers import CausalLMWrapper, wrap
 
 __version__ = "0.1.0"
+
+
+def load(name_or_path, **kwargs):
+    """Load any checkpoint the zoo understands with the class its ``config.json`` calls for.
+
+    Zoo layouts, transformers layouts of every family, and configs a registered config builder maps.
+    """
+    from .loading import read_config_dict, resolve_checkpoint
+
+    keys = ("revision", "cache_dir", "token", "local_files_only")
+    directory = resolve_checkpoint(name_or_path, **{k: kwargs[k] for k in keys if k in kwargs})
+    model_class = zoo_class_for(read_config_dict(directory), source=str(directory / "config.json"))
+    return model_class.from_pretrained(directory, **{k: v for k, v in kwargs.items() if k not in keys})
+
 
 register_class(GPT2Model, AutoModel)
 register_class(GPT2ForCausalLM, AutoModelForCausalLM)
@@ -36,6 +63,15 @@ register_class(BertModel, AutoModel)
 register_class(BertForMaskedLM, AutoModelForMaskedLM, reference_aliases=("BertForPreTraining",))
 register_class(RobertaModel, AutoModel)
 register_class(RobertaForMaskedLM, AutoModelForMaskedLM)
+register_class(LlamaModel, AutoModel)
+register_class(LlamaForCausalLM, AutoModelForCausalLM)
+register_class(GLMModel, AutoModel)
+# The Hub's GLM repositories map AutoModelForSeq2SeqLM to their generation class; GLM stays a
+# decoder-only model (is_encoder_decoder=False), so generate returns the context and the blank.
+register_class(GLMForSeq2Seq, AutoModelForSeq2SeqLM)
+register_class(GPT, AutoModelForCausalLM)
+register_class(T5Model, AutoModel)
+register_class(T5ForConditionalGeneration, AutoModelForSeq2SeqLM)
 
 __all__ = [
     "BertConfig",
@@ -47,6 +83,9 @@ __all__ = [
     "GPT2Config",
     "GPT2ForCausalLM",
     "GPT2Model",
+    "LlamaConfig",
+    "LlamaForCausalLM",
+    "LlamaModel",
     "LoadReport",
     "RobertaConfig",
     "RobertaForMaskedLM",
@@ -57,7 +96,25 @@ __all__ = [
     "ZooError",
     "ZooPreTrainedModel",
     "convert_checkpoint",
+    "ConfigBuilder",
+    "config_builders",
+    "load",
     "register_class",
+    "register_config_builder",
     "registered_classes",
     "zoo_class_for",
+    "GLMConfig",
+    "GLMForSeq2Seq",
+    "GLMModel",
+    "GPT",
+    "GPTConfig",
+    "CausalLMWrapper",
+    "MissingDependencyError",
+    "load_tokenizer",
+    "tiktoken_tokenizer",
+    "train_bpe_tokenizer",
+    "wrap",
+    "T5Config",
+    "T5ForConditionalGeneration",
+    "T5Model",
 ]

@@ -162,8 +162,12 @@ def _safetensors_getter(handle, name: str, file: Path) -> Lazy:
 
 def _torch_load(file: Path) -> dict[str, torch.Tensor]:
     try:
-        return torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+        state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # torch raises several unrelated types for bad pickles
         raise CorruptCheckpointError(
             f"{file} cannot be read as a weights-only torch checkpoint: {error}"
         ) from None
+    # DeepSpeed / FlagAI training checkpoints hold the weights under "module" next to training state.
+    if isinstance(state, dict) and isinstance(state.get("module"), dict):
+        return state["module"]
+    return state

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,7 +26,9 @@ from transformers import GenerationConfig, PreTrainedModel
 
 from .configuration import ZooConfig
 from .errors import ConfigError, WeightsMismatchError
+from .gguf import gguf_path, open_gguf
 from .loading import CONFIG_NAME, open_weights, read_config_dict, resolve_checkpoint
+from .registry import config_builders, matching_builder
 from .weights import Lazy, WeightMap
 
 logger = logging.getLogger("zoo")
@@ -131,78 +134,126 @@ class ZooPreTrainedModel(PreTrainedModel):
         are handed to ``transformers.PreTrainedModel.from_pretrained`` for zoo-layout checkpoints.
         """
         dtype = kwargs.pop("torch_dtype", dtype)
+        gguf_file = kwargs.pop("gguf_file", None)
         for key in _PLUMBING_KWARGS:
             kwargs.pop(key, None)
-        directory = resolve_checkpoint(
-            pretrained_model_name_or_path, revision, cache_dir, token, local_files_only
+        hub_kwargs = dict(
+            revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only
         )
-        data = read_config_dict(directory)
-        reference_type = data.get("model_type") if data.get("model_type") in cls.weight_maps else None
-        config_fields = set(cls.config_class.__dataclass_fields__)
-        overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in config_fields}
-        init_parameters = set(inspect.signature(cls.__init__).parameters) - {"self", "config"}
-        model_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in init_parameters}
-        if config is None:
-            config = cls._config_from_dict(data, directory / CONFIG_NAME, overrides)
-        else:
-            config = _with_overrides(config, overrides, directory / CONFIG_NAME)
-        if attn_implementation is not None:
-            config._attn_implementation = attn_implementation
-        if isinstance(dtype, str) and dtype != "auto":
-            dtype = getattr(torch, dtype)
-        dtype = None if dtype == "auto" else dtype
+        stack = ExitStack()
+        with stack:
+            if gguf_file is not None:
+                config_file = gguf_path(pretrained_model_name_or_path, gguf_file, **hub_kwargs)
+                data, tensors = stack.enter_context(open_gguf(config_file))
+                directory = config_file.parent
+            else:
+                directory = resolve_checkpoint(pretrained_model_name_or_path, **hub_kwargs)
+                data, config_file, tensors = read_config_dict(directory), directory / CONFIG_NAME, None
+            reference_type = cls.reference_type_of(data)
+            config_fields = set(cls.config_class.__dataclass_fields__)
+            overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in config_fields}
+            init_parameters = set(inspect.signature(cls.__init__).parameters) - {"self", "config"}
+            model_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in init_parameters}
+            if config is None:
+                config = cls._config_from_dict(data, config_file, overrides)
+            else:
+                config = _with_overrides(config, overrides, config_file)
+            if attn_implementation is not None:
+                config._attn_implementation = attn_implementation
+            if isinstance(dtype, str) and dtype != "auto":
+                dtype = getattr(torch, dtype)
+            dtype = None if dtype == "auto" else dtype
 
-        if kwargs:
-            if reference_type is not None or model_args:
-                raise TypeError(
-                    f"{cls.__name__}.from_pretrained got unsupported arguments {sorted(kwargs)} for a "
-                    f"{reference_type or 'zoo'} checkpoint; convert it with zoo.convert_checkpoint(..., target='zoo') "
-                    "to use transformers-only loading options"
-                )
-            return super().from_pretrained(directory, config=config, dtype=dtype, **kwargs)
-
-        with torch.device("meta"):
-            model = cls(config, **model_kwargs)
-        with open_weights(directory) as tensors:
-            converted = tensors
-            if reference_type is not None:
-                converted, unknown = cls.weight_maps[reference_type].to_zoo(tensors, source=str(directory))
-                if unknown:
-                    raise WeightsMismatchError(
-                        unexpected=unknown,
-                        source=str(directory),
-                        hint=f"these names are not in the {reference_type} weight map of {cls.__name__}",
+            if kwargs:
+                if reference_type is not None or model_args or gguf_file is not None:
+                    raise TypeError(
+                        f"{cls.__name__}.from_pretrained got unsupported arguments {sorted(kwargs)} for a "
+                        f"{reference_type or 'zoo'} checkpoint; convert it with zoo.convert_checkpoint(..., target='zoo') "
+                        "to use transformers-only loading options"
                     )
-            try:
-                model.load_weights(
-                    converted.items(), strict=not allow_missing_weights, source=str(directory), dtype=dtype
+                return super().from_pretrained(directory, config=config, dtype=dtype, **kwargs)
+
+            with torch.device("meta"):
+                model = cls(config, **model_kwargs)
+            if tensors is None:
+                tensors = stack.enter_context(open_weights(directory))
+            model._load_checkpoint(tensors, reference_type, str(directory), not allow_missing_weights, dtype)
+            model.config.name_or_path = str(pretrained_model_name_or_path)
+            if model.can_generate() and (directory / "generation_config.json").is_file():
+                model.generation_config = GenerationConfig.from_pretrained(directory)
+            model.eval()
+            return model.to(device) if device is not None else model
+
+    def _load_checkpoint(
+        self, tensors: dict[str, Lazy], reference_type: str | None, source: str, strict: bool, dtype
+    ) -> LoadReport:
+        """Convert (reference layouts) and strictly load checkpoint tensors into this meta-built model."""
+        converted = tensors
+        if reference_type is not None:
+            weight_map = self.weight_maps[reference_type]
+            converted, unknown = weight_map.to_zoo(tensors, source=source)
+            if unknown:
+                raise WeightsMismatchError(
+                    unexpected=unknown,
+                    source=source,
+                    hint=f"these names are not in the {reference_type} weight map of {type(self).__name__}",
                 )
-            except WeightsMismatchError as error:
-                if reference_type is None:
-                    raise
-                # Name what is wrong as the checkpoint names it, not by the zoo names it converts to.
-                raise cls.weight_maps[reference_type].reference_error(error, tensors, config) from None
-        model.config.name_or_path = str(pretrained_model_name_or_path)
-        if model.can_generate() and (directory / "generation_config.json").is_file():
-            model.generation_config = GenerationConfig.from_pretrained(directory)
-        model.eval()
-        return model.to(device) if device is not None else model
+        try:
+            return self.load_weights(converted.items(), strict=strict, source=source, dtype=dtype)
+        except WeightsMismatchError as error:
+            if reference_type is None:
+                raise
+            # Name what is wrong as the checkpoint names it, not by the zoo names it converts to.
+            raise self.weight_maps[reference_type].reference_error(error, tensors, self.config) from None
+
+    @classmethod
+    def reference_type_of(cls, data: dict[str, Any]) -> str | None:
+        """The ``weight_maps`` key converting a checkpoint with this ``config.json``; None for the zoo layout.
+
+        Families whose reference configs carry no ``model_type`` (FlagAI's GLM) override this.
+        """
+        model_type = data.get("model_type")
+        if model_type in cls.weight_maps:
+            return model_type
+        builder = cls._foreign_config_builder(data)
+        return builder.weight_layout if builder is not None else None
+
+    @classmethod
+    def _foreign_config_builder(cls, data: dict[str, Any]):
+        """The registered config builder for a config.json no family of the zoo recognises, if any."""
+        config_class = cls.config_class
+        if data.get("model_type") in (
+            config_class.model_type,
+            *config_class.zoo_model_types,
+            *cls.weight_maps,
+        ):
+            return None
+        return matching_builder(data)
 
     @classmethod
     def _config_from_dict(cls, data: dict[str, Any], source: Path, overrides: dict[str, Any]) -> ZooConfig:
         config_class = cls.config_class
-        model_type = data.get("model_type", config_class.model_type)
+        model_type = cls.reference_type_of(data) or data.get("model_type", config_class.model_type)
         try:
-            if model_type in cls.weight_maps:
+            if (builder := cls._foreign_config_builder(data)) is not None:
+                config = builder.build(data)
+                if not isinstance(config, config_class):
+                    raise ConfigError(
+                        f"{source}: config builder {builder.name!r} built a {type(config).__name__}, "
+                        f"but {cls.__name__} needs a {config_class.__name__}"
+                    )
+                config = _with_overrides(config, overrides, source)
+            elif model_type in cls.weight_maps:
                 config = _with_overrides(config_class.from_reference(data), overrides, source)
             elif model_type in (config_class.model_type, *config_class.zoo_model_types):
                 # Overrides go through __init__ so they are validated like the file's own fields.
                 config = config_class.from_dict({**data, **overrides})
             else:
                 valid = sorted({config_class.model_type, *config_class.zoo_model_types, *cls.weight_maps})
+                tried = ", ".join(b.name for b in config_builders()) or "none registered"
                 raise ConfigError(
                     f"{source}: model_type {model_type!r} cannot be loaded by {cls.__name__}; "
-                    f"it loads model_type {', '.join(map(repr, valid))}"
+                    f"it loads model_type {', '.join(map(repr, valid))} (config builders tried: {tried})"
                 )
         except (StrictDataclassError, ValueError, TypeError) as error:
             if isinstance(error, ConfigError) and str(source) in str(error):

@@ -1,11 +1,18 @@
-"""Which zoo class loads a checkpoint, keyed by its ``config.json``.
+"""Which zoo class loads a checkpoint, keyed by its ``config.json``: the module map and config builders.
 
 Every zoo model class is registered here (and with the transformers Auto classes) when ``zoo`` is
-imported. Outside code registers its own classes the same way, without editing the package.
+imported. Outside code extends both tables at run time, without editing the package:
+
+* ``register_class(cls, auto_class)`` adds a family's class, or replaces the class used for an
+  architecture (the latest registration wins);
+* ``register_config_builder(name, condition, build)`` maps a checkpoint whose ``config.json`` uses
+  other names onto a zoo family: ``condition(config_dict) -> bool``, ``build(config_dict) -> zoo config``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from transformers import AutoConfig, AutoModel
@@ -22,6 +29,8 @@ def register_class(
 ) -> type:
     """Make ``cls`` loadable by name, by its reference architectures, and through ``auto_class``.
 
+    Registering another class for an architecture already mapped replaces the earlier one.
+
     ``reference_aliases`` are further transformers architectures whose checkpoints ``cls`` loads
     (e.g. BERT pre-training checkpoints into the masked-LM class).
     """
@@ -32,10 +41,10 @@ def register_class(
         auto_class.register(config_class, cls, exist_ok=True)
     for reference_type, architecture in cls.reference_architectures.items():
         for name in (architecture, *reference_aliases):
-            _REFERENCE.setdefault((reference_type, name), cls)
+            _REFERENCE[(reference_type, name)] = cls
     if auto_class is AutoModel:
         for model_type in (config_class.model_type, *cls.reference_architectures):
-            _BASE_BY_MODEL_TYPE.setdefault(model_type, cls)
+            _BASE_BY_MODEL_TYPE[model_type] = cls
     return cls
 
 
@@ -53,7 +62,52 @@ def zoo_class_for(config: dict[str, Any], source: str = "config.json") -> type:
         raise UnknownNameError(f"{model_type} architecture in {source}", architectures[0], valid)
     if model_type in _BASE_BY_MODEL_TYPE:
         return _BASE_BY_MODEL_TYPE[model_type]
-    raise UnknownNameError(f"model_type in {source}", str(model_type), _BASE_BY_MODEL_TYPE)
+    builder = matching_builder(config)
+    if builder is not None:
+        return builder.model_class or _BASE_BY_MODEL_TYPE[builder.build(config).model_type]
+    tried = ", ".join(b.name for b in _BUILDERS) or "none registered"
+    raise UnknownNameError(
+        f"model_type in {source} (config builders tried: {tried}); model_type",
+        str(model_type),
+        _BASE_BY_MODEL_TYPE,
+    )
+
+
+@dataclass(frozen=True)
+class ConfigBuilder:
+    """Maps a foreign ``config.json`` onto a zoo family."""
+
+    name: str
+    condition: Callable[[dict[str, Any]], bool]
+    build: Callable[[dict[str, Any]], Any]  # -> an instance of a registered zoo config class
+    # Key of the family's ``weight_maps`` naming the checkpoint's tensors; None: they carry zoo names.
+    weight_layout: str | None = None
+    # The zoo class to build; None: the family's base model.
+    model_class: type | None = None
+
+
+_BUILDERS: list[ConfigBuilder] = []
+
+
+def register_config_builder(
+    name: str,
+    condition: Callable[[dict[str, Any]], bool],
+    build: Callable[[dict[str, Any]], Any],
+    weight_layout: str | None = None,
+    model_class: type | None = None,
+) -> ConfigBuilder:
+    """Register a hook tried (in registration order) for configs no family recognises."""
+    builder = ConfigBuilder(name, condition, build, weight_layout, model_class)
+    _BUILDERS.append(builder)
+    return builder
+
+
+def matching_builder(config: dict[str, Any]) -> ConfigBuilder | None:
+    return next((b for b in _BUILDERS if b.condition(config)), None)
+
+
+def config_builders() -> list[ConfigBuilder]:
+    return list(_BUILDERS)
 
 
 def registered_classes() -> dict[str, type]:

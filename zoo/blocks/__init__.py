@@ -2,5 +2,6 @@
 
 from .decoder import PreNormDecoderBlock
 from .encoder import PostNormEncoderBlock
+from .seq2seq import PreNormSeq2SeqBlock
 
-__all__ = ["PostNormEncoderBlock", "PreNormDecoderBlock"]
+__all__ = ["PostNormEncoderBlock", "PreNormDecoderBlock", "PreNormSeq2SeqBlock"]

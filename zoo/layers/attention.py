@@ -25,14 +25,20 @@ def eager_attention_forward(
     attention_mask: torch.Tensor | None,
     scaling: float,
     dropout: float = 0.0,
+    position_bias: torch.Tensor | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Plain matmul-softmax-matmul attention; ``query`` is (batch, heads, q_len, head_dim)."""
+    """Plain matmul-softmax-matmul attention; ``query`` is (batch, heads, q_len, head_dim).
+
+    ``position_bias`` (broadcastable to the scores, e.g. T5's relative bias) is added before the mask.
+    """
     groups = getattr(module, "num_key_value_groups", 1)
     if groups > 1:
         key = key.repeat_interleave(groups, dim=1)
         value = value.repeat_interleave(groups, dim=1)
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if position_bias is not None:
+        scores = scores + position_bias
     if attention_mask is not None:
         if attention_mask.dtype == torch.bool:
             scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
@@ -49,7 +55,7 @@ class Attention(nn.Module):
 
     Reads from the config: ``hidden_size``, ``num_attention_heads``, ``num_key_value_heads`` (default:
     as many as query heads), ``head_dim`` (default: hidden / heads), ``attention_dropout``,
-    ``attention_bias`` and ``_attn_implementation``.
+    ``attention_bias``, ``attention_scaling`` (default: 1/sqrt(head_dim)) and ``_attn_implementation``.
     """
 
     def __init__(self, config, layer_idx: int, is_causal: bool):
@@ -61,7 +67,8 @@ class Attention(nn.Module):
         self.num_key_value_heads = getattr(config, "num_key_value_heads", None) or self.num_heads
         self.num_key_value_groups = self.num_heads // self.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.num_heads
-        self.scaling = self.head_dim**-0.5
+        scaling = getattr(config, "attention_scaling", None)  # T5: 1.0, the scale is folded into its init
+        self.scaling = self.head_dim**-0.5 if scaling is None else scaling
         self.q_size = self.num_heads * self.head_dim
         self.kv_size = self.num_key_value_heads * self.head_dim
         bias = getattr(config, "attention_bias", True)

@@ -26,8 +26,12 @@ class RMSNorm(nn.Module):
 
 
 def build_norm(config) -> nn.Module:
-    """The norm a config asks for through ``norm_type`` ("layernorm" or "rmsnorm")."""
+    """The norm a config asks for through ``norm_type`` ("layernorm" or "rmsnorm").
+
+    A LayerNorm has a bias unless the config sets ``norm_bias=False`` (nanoGPT's ``bias=False``).
+    """
     kind = getattr(config, "norm_type", "layernorm")
     if kind == "rmsnorm":
         return RMSNorm(config.hidden_size, eps=config.layer_norm_eps)
-    return nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+    bias = getattr(config, "norm_bias", None) is not False
+    return nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=bias)

@@ -1,15 +1,20 @@
 """Rotary position embeddings (RoPE), with every scaling type transformers knows.
 
-The inverse frequencies come from ``transformers.modeling_rope_utils.ROPE_INIT_FUNCTIONS`` (default,
-linear, dynamic, yarn, longrope, llama3), so a checkpoint's ``rope_parameters`` mean here exactly
-what they mean in transformers.
+The inverse frequencies come from ``transformers.modeling_rope_utils.ROPE_INIT_FUNCTIONS`` (linear,
+dynamic, yarn, longrope, llama3, ...), so a checkpoint's ``rope_parameters`` mean here exactly what
+they mean in transformers. For the static types the cos / sin tables are computed once and indexed
+by position, instead of being recomputed at every decoding step; the dynamic types (which change
+their frequencies with the sequence length) are recomputed per call as transformers does.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_update
+
+_DYNAMIC_TYPES = ("dynamic", "longrope")
+_TABLE_GRANULARITY = 256  # tables grow in steps of this many positions
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -33,6 +38,7 @@ class RotaryEmbedding(nn.Module):
         self.config = config
         rope_parameters = getattr(config, "rope_parameters", None) or {}
         self.rope_type = rope_parameters.get("rope_type", "default")
+        self.max_seq_len_cached = self.original_max_seq_len = config.max_position_embeddings
         self.reset_buffers(device)
 
     def reset_buffers(self, device: torch.device | None = None) -> None:
@@ -42,18 +48,38 @@ class RotaryEmbedding(nn.Module):
         else:
             inv_freq, scale = ROPE_INIT_FUNCTIONS[self.rope_type](self.config, device)
         self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.register_buffer("original_inv_freq", inv_freq.clone(), persistent=False)
         self.attention_scaling = scale
+        self._tables: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @torch.no_grad()
     def forward(
         self, hidden_states: torch.Tensor, position_ids: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        inv_freq = self.inv_freq[None, :, None].float().expand(position_ids.shape[0], -1, 1)
-        with torch.autocast(device_type=hidden_states.device.type, enabled=False):
-            freqs = (inv_freq @ position_ids[:, None, :].float()).transpose(1, 2)
+        if self.rope_type in _DYNAMIC_TYPES:
+            return self._computed(hidden_states, position_ids)
+        cos, sin = self._tables_for(int(position_ids.max()) + 1, hidden_states.device)
+        dtype = hidden_states.dtype
+        return cos[position_ids].to(dtype), sin[position_ids].to(dtype)
+
+    def _tables_for(self, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._tables is None or self._tables[0].shape[0] < length or self._tables[0].device != device:
+            length = -(-length // _TABLE_GRANULARITY) * _TABLE_GRANULARITY
+            positions = torch.arange(length, device=device, dtype=torch.float32)
+            self._tables = self._cos_sin(positions)
+        return self._tables
+
+    def _cos_sin(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(device_type=positions.device.type, enabled=False):
+            freqs = positions[..., None] * self.inv_freq.to(device=positions.device, dtype=torch.float32)
             angles = torch.cat((freqs, freqs), dim=-1)
-            cos = angles.cos() * self.attention_scaling
-            sin = angles.sin() * self.attention_scaling
+            return angles.cos() * self.attention_scaling, angles.sin() * self.attention_scaling
+
+    @dynamic_rope_update
+    def _computed(
+        self, hidden_states: torch.Tensor, position_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        cos, sin = self._cos_sin(position_ids.float())
         return cos.to(hidden_states.dtype), sin.to(hidden_states.dtype)
 
 

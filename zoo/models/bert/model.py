@@ -171,7 +171,9 @@ class RobertaModel(BertModel):
     """BERT's encoder with RoBERTa's defaults (``RobertaConfig``); loads ``roberta-base``-layout checkpoints."""
 
     config_class = RobertaConfig
+    reference_architectures = {"roberta": "RobertaModel"}
 
 
 class RobertaForMaskedLM(BertForMaskedLM):
     config_class = RobertaConfig
+    reference_architectures = {"roberta": "RobertaForMaskedLM"}

@@ -1,0 +1,274 @@
+"""GLM: word + position + block-position embeddings -> pre-LN blocks -> final LayerNorm -> tied LM head.
+
+GLM differs from GPT-2 only in its inputs, which follow FlagAI:
+
+* ``position_ids`` of shape (batch, 2, seq): the position and the block position. Context tokens
+  count positions from 0 with block position 0; the tokens of a blank being filled all share the
+  position of its mask token and count block positions 1, 2, ...
+* ``attention_mask`` is the separation index ``sep`` (a scalar or one per row): attention is
+  bidirectional over the context ``[0, sep)`` and causal after it. A (batch, 1, query, key) 0/1
+  matrix is taken as is. A (batch, key) ``attention_mask`` is transformers' padding mask; ``sep``
+  then comes as its own argument (``generate`` keeps attention_mask 2D, so blank filling passes ``sep``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from transformers import GenerationMixin
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.loss.loss_utils import fixed_cross_entropy
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+from transformers.utils.generic import can_return_tuple
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
+
+from ...blocks import PreNormDecoderBlock
+from ...layers import Attention
+from ...modeling_base import ZooPreTrainedModel
+from .config import GLM_REFERENCE_TYPE, GLMConfig, is_flagai_glm_config
+from .weights import GLM_WEIGHT_MAP
+
+
+def blank_infilling_mask(
+    attention_mask: torch.Tensor | int | None,
+    query_length: int,
+    past_length: int,
+    device: torch.device,
+    sep: torch.Tensor | int | None = None,
+) -> torch.Tensor:
+    """Boolean (batch or 1, 1, query, past + query) mask, True where attention is allowed."""
+    key_length = past_length + query_length
+    mask = torch.as_tensor(attention_mask, device=device) if attention_mask is not None else None
+    if mask is not None and mask.dim() >= 3:
+        mask = mask[:, None] if mask.dim() == 3 else mask
+        return mask[..., -key_length:].bool()  # FlagAI keeps the last keys (its memory comes first)
+    if mask is not None and mask.dim() <= 1:  # FlagAI passes sep as the attention mask
+        mask, sep = None, mask
+    queries = torch.arange(past_length, key_length, device=device).view(-1, 1)
+    keys = torch.arange(key_length, device=device).view(1, -1)
+    allowed = (keys <= queries)[None, None]  # no sep: left to right, as the Hub's GLM defaults to
+    if sep is not None:  # the context [0, sep) is visible to every query
+        allowed = allowed | (keys[None, None] < torch.as_tensor(sep, device=device).reshape(-1, 1, 1, 1))
+    if mask is not None:  # (batch, key) padding mask
+        allowed = allowed & mask[:, None, None, -key_length:].bool()
+    return allowed
+
+
+def blank_infilling_inputs(
+    context_ids: torch.LongTensor, mask_token_ids: Sequence[int], sop_token_id: int
+) -> dict[str, torch.Tensor]:
+    """``generate`` inputs that fill the first blank of each row, laid out as FlagAI's GLM generation.
+
+    The context (holding ``[MASK]``, ``[sMASK]`` or ``[gMASK]``) is attended bidirectionally
+    (``sep`` = its length); ``[sop]`` starts the blank at the mask token's position, block position 1.
+    Every row must have the same context length (no padding).
+    """
+    if not mask_token_ids:
+        raise ValueError("mask_token_ids is empty: set mask_token_id / smask_token_id / gmask_token_id")
+    is_blank = torch.isin(context_ids, torch.tensor(list(mask_token_ids), device=context_ids.device))
+    if not is_blank.any(dim=-1).all():
+        raise ValueError(f"every row of context_ids needs one of the mask tokens {list(mask_token_ids)}")
+    batch, length = context_ids.shape
+    blank_position = is_blank.int().argmax(dim=-1, keepdim=True)
+    input_ids = torch.cat([context_ids, context_ids.new_full((batch, 1), sop_token_id)], dim=1)
+    positions = torch.cat(
+        [torch.arange(length, device=context_ids.device).expand(batch, -1), blank_position], 1
+    )
+    blocks = torch.zeros_like(positions)
+    blocks[:, -1] = 1
+    return {
+        "input_ids": input_ids,
+        "position_ids": torch.stack([positions, blocks], dim=1),
+        "sep": torch.full((batch,), length, dtype=torch.long, device=context_ids.device),
+    }
+
+
+class GLMPreTrainedModel(ZooPreTrainedModel):
+    config_class = GLMConfig
+    config: GLMConfig
+    _no_split_modules = ["PreNormDecoderBlock"]
+    _skip_keys_device_placement = ["past_key_values"]
+    _supports_flash_attn = False  # blank-infilling masks are not causal: they need a 4D mask
+    _can_record_outputs = {
+        "hidden_states": PreNormDecoderBlock,
+        "attentions": OutputRecorder(Attention, index=1),
+    }
+    weight_maps = {GLM_REFERENCE_TYPE: GLM_WEIGHT_MAP}
+
+    @classmethod
+    def reference_type_of(cls, data: dict) -> str | None:
+        return GLM_REFERENCE_TYPE if is_flagai_glm_config(data) else super().reference_type_of(data)
+
+
+class GLMModel(GLMPreTrainedModel):
+    reference_architectures = {GLM_REFERENCE_TYPE: "GLMModel"}
+
+    def __init__(self, config: GLMConfig):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.embed_positions = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        if config.block_position_encoding:
+            self.embed_block_positions = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.dropout = nn.Dropout(config.embedding_dropout)
+        self.layers = nn.ModuleList(PreNormDecoderBlock(config, i) for i in range(config.num_hidden_layers))
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embed_tokens = value
+
+    @capture_outputs
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | int | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        sep: torch.Tensor | int | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPast:
+        """``position_ids`` (batch, 2, seq) and ``attention_mask`` (``sep``) as in the module docstring."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        kwargs.pop("output_attentions", None)
+        kwargs.pop("output_hidden_states", None)
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        batch, length = inputs_embeds.shape[:2]
+        if use_cache is None:
+            use_cache = self.config.use_cache and not self.training
+        if use_cache and past_key_values is None:
+            past_key_values = DynamicCache(config=self.config)
+        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        if position_ids is None:  # left to right, no blank: positions after the cache, block position 0
+            positions = torch.arange(past_length, past_length + length, device=inputs_embeds.device)
+            position_ids = positions.expand(batch, -1)
+            if self.config.block_position_encoding:
+                position_ids = torch.stack([position_ids, torch.zeros_like(position_ids)], dim=1)
+        expected_dim = 3 if self.config.block_position_encoding else 2
+        if position_ids.dim() != expected_dim:
+            raise ValueError(
+                f"position_ids must have shape {'(batch, 2, seq)' if expected_dim == 3 else '(batch, seq)'} "
+                f"(block_position_encoding={self.config.block_position_encoding}), got {tuple(position_ids.shape)}"
+            )
+
+        if self.config.block_position_encoding:
+            hidden_states = (
+                inputs_embeds
+                + self.embed_positions(position_ids[:, 0])
+                + self.embed_block_positions(position_ids[:, 1])
+            )
+        else:
+            hidden_states = inputs_embeds + self.embed_positions(position_ids)
+        hidden_states = self.dropout(hidden_states)
+
+        mask = blank_infilling_mask(attention_mask, length, past_length, inputs_embeds.device, sep=sep)
+        for block in self.layers:
+            hidden_states = block(hidden_states, mask, past_key_values=past_key_values, **kwargs)
+        return BaseModelOutputWithPast(
+            last_hidden_state=self.norm(hidden_states), past_key_values=past_key_values if use_cache else None
+        )
+
+
+class GLMForSeq2Seq(GLMPreTrainedModel, GenerationMixin):
+    """GLM with its LM head (the tied word embeddings): blank filling and its training loss."""
+
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    reference_architectures = {GLM_REFERENCE_TYPE: "GLMForConditionalGeneration"}
+
+    def __init__(self, config: GLMConfig):
+        super().__init__(config)
+        self.model = GLMModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    def blank_infilling_inputs(self, context_ids: torch.LongTensor) -> dict[str, torch.Tensor]:
+        """:func:`blank_infilling_inputs` with the mask and ``[sop]`` ids of the config."""
+        if self.config.sop_token_id is None:
+            raise ValueError("config.sop_token_id is not set; pass the GLM tokenizer's [sop] id")
+        return blank_infilling_inputs(context_ids, self.config.blank_token_ids, self.config.sop_token_id)
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | int | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        target_ids: torch.LongTensor | None = None,
+        loss_mask: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        sep: torch.Tensor | int | None = None,
+        **kwargs,
+    ) -> CausalLMOutputWithPast:
+        """``labels[i]`` is the token predicted at position ``i`` (GLM's targets come shifted; -100 is
+        ignored). FlagAI's batches (``target_ids`` with ``loss_mask``) are accepted instead."""
+        num_items_in_batch = kwargs.pop("num_items_in_batch", None)
+        if labels is None and target_ids is not None:
+            labels = target_ids if loss_mask is None else target_ids.masked_fill(loss_mask == 0, -100)
+        outputs = self.model(
+            input_ids=input_ids,
+            position_ids=position_ids,
+            attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            sep=sep,
+            **kwargs,
+        )
+        hidden_states = outputs.last_hidden_state
+        if isinstance(logits_to_keep, int) and logits_to_keep > 0:
+            hidden_states = hidden_states[:, -logits_to_keep:]
+        elif isinstance(logits_to_keep, torch.Tensor):
+            hidden_states = hidden_states[:, logits_to_keep]
+        logits = self.lm_head(hidden_states)
+        loss = None
+        if labels is not None:
+            # Not self.loss_function: the causal-LM loss shifts labels, and GLM's are already shifted.
+            loss = fixed_cross_entropy(
+                logits.float().reshape(-1, logits.shape[-1]),
+                labels.to(logits.device).reshape(-1),
+                num_items_in_batch=num_items_in_batch,
+            )
+        return CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+    def _update_model_kwargs_for_generation(
+        self, outputs, model_kwargs, is_encoder_decoder=False, num_new_tokens=1
+    ):
+        """A generated token keeps its blank's position and counts the block position on (transformers
+        would add 1 to both); ``sep`` stays as it is (generated tokens come after it)."""
+        positions = model_kwargs.pop("position_ids", None)
+        model_kwargs = super()._update_model_kwargs_for_generation(
+            outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
+        )
+        if positions is not None:
+            steps = torch.arange(1, num_new_tokens + 1, device=positions.device)
+            last = positions[..., -1:]
+            if positions.dim() == 3:  # (position, block position)
+                new = torch.stack([last[:, 0].expand(-1, num_new_tokens), last[:, 1] + steps], dim=1)
+            else:
+                new = last + steps
+            model_kwargs["position_ids"] = torch.cat([positions, new], dim=-1)
+        return model_kwargs

@@ -1,0 +1,102 @@
+"""Llama family: token embeddings -> pre-RMSNorm decoder blocks (RoPE, GQA, SwiGLU) -> RMSNorm -> LM head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import GenerationMixin
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
+from transformers.modeling_outputs import BaseModelOutputWithPast
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
+
+from ...blocks import PreNormDecoderBlock
+from ...causal_lm import CausalLMMixin
+from ...layers import Attention, RMSNorm, RotaryEmbedding, positions_after_cache
+from ...modeling_base import ZooPreTrainedModel
+from .config import LlamaConfig
+from .weights import LLAMA_WEIGHT_MAP
+
+
+class LlamaPreTrainedModel(ZooPreTrainedModel):
+    config_class = LlamaConfig
+    config: LlamaConfig
+    _no_split_modules = ["PreNormDecoderBlock"]
+    _skip_keys_device_placement = ["past_key_values"]
+    _can_record_outputs = {
+        "hidden_states": PreNormDecoderBlock,
+        "attentions": OutputRecorder(Attention, index=1),
+    }
+    weight_maps = {"llama": LLAMA_WEIGHT_MAP, "mistral": LLAMA_WEIGHT_MAP, "qwen2": LLAMA_WEIGHT_MAP}
+
+
+class LlamaModel(LlamaPreTrainedModel):
+    reference_architectures = {"llama": "LlamaModel", "mistral": "MistralModel", "qwen2": "Qwen2Model"}
+
+    def __init__(self, config: LlamaConfig):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(
+            config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id
+        )
+        self.layers = nn.ModuleList(PreNormDecoderBlock(config, i) for i in range(config.num_hidden_layers))
+        self.norm = RMSNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.rotary = RotaryEmbedding(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embed_tokens = value
+
+    @capture_outputs
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPast:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        kwargs.pop("output_attentions", None)
+        kwargs.pop("output_hidden_states", None)
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        if use_cache is None:
+            use_cache = self.config.use_cache and not self.training
+        if use_cache and past_key_values is None:
+            past_key_values = DynamicCache(config=self.config)
+        if position_ids is None:
+            past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+            position_ids = positions_after_cache(inputs_embeds.shape, past_length, inputs_embeds.device)
+
+        make_mask = create_sliding_window_causal_mask if self.config.sliding_window else create_causal_mask
+        mask = make_mask(
+            config=self.config,
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            position_ids=position_ids,
+        )
+        hidden_states = inputs_embeds
+        rotary = self.rotary(hidden_states, position_ids)
+        for block in self.layers:
+            hidden_states = block(
+                hidden_states, mask, position_embeddings=rotary, past_key_values=past_key_values, **kwargs
+            )
+        return BaseModelOutputWithPast(
+            last_hidden_state=self.norm(hidden_states), past_key_values=past_key_values if use_cache else None
+        )
+
+
+class LlamaForCausalLM(CausalLMMixin, LlamaPreTrainedModel, GenerationMixin):
+    base_model_class = LlamaModel
+    reference_architectures = {
+        "llama": "LlamaForCausalLM",
+        "mistral": "MistralForCausalLM",
+        "qwen2": "Qwen2ForCausalLM",
+    }
