@@ -126,3 +126,21 @@ def test_unsupported_qwen2_sliding_window_is_refused(tmp_path):
     config.save_pretrained(tmp_path)
     with pytest.raises(zoo.ConfigError, match="use_sliding_window"):
         zoo.LlamaForCausalLM.init_from_json(tmp_path / "config.json")
+
+
+def test_random_init_builds_and_trains():
+    config = zoo.LlamaConfig(**{**COMMON, "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0}})
+    torch.manual_seed(0)
+    model = zoo.LlamaForCausalLM(config)
+    expected = 1.0 / (10000.0 ** (torch.arange(0, 16, 2).float() / 16))
+    assert torch.allclose(model.model.rotary.inv_freq, expected)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    batch = torch.arange(32).remainder(VOCAB - 3).add(3).repeat(4, 1)
+    losses = []
+    for _ in range(8):
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]

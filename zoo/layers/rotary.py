@@ -41,6 +41,11 @@ class RotaryEmbedding(nn.Module):
         self.max_seq_len_cached = self.original_max_seq_len = config.max_position_embeddings
         self.reset_buffers(device)
 
+    @staticmethod
+    def compute_default_rope_parameters(config, device=None, **kwargs) -> tuple[torch.Tensor, float]:
+        """The plain RoPE frequencies (transformers' weight init calls this by name)."""
+        return _default_inv_freq(config, device)
+
     def reset_buffers(self, device: torch.device | None = None) -> None:
         """(Re)compute ``inv_freq``; called after a meta-device build, where buffers hold no data."""
         if self.rope_type == "default":
