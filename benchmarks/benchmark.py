@@ -1,22 +1,26 @@
 #!/usr/bin/env python
-"""zoo vs transformers, side by side in one run, on the same configs with identical weights.
+"""zoo vs its reference implementations, side by side in one run, on the same configs with identical weights.
 
-Sections (all on CPU):
+Families and references: GPT-2 (GPT2LMHeadModel), BERT (BertForMaskedLM), Llama (LlamaForCausalLM),
+T5 v1.1 (T5ForConditionalGeneration), nanoGPT GPT (GPT2LMHeadModel with exact GELU) and GLM (FlagAI's
+own GLMForSeq2Seq). Sections (all on CPU):
 
-1. ``train``    -- training tokens/s (forward + backward + AdamW step) for GPT-2 (causal LM) and BERT
-                   (masked LM), fp32 and bf16 autocast, dropout off.
+1. ``train``    -- training tokens/s (forward + backward + AdamW step) of every family, fp32 and bf16
+                   autocast, dropout off; Llama's (and GPT-2's, GPT's) bf16 model-FLOP utilisation.
 2. ``memory``   -- peak resident memory of training steps, one fresh ``spawn`` subprocess per
-                   (family, implementation, dtype).
-3. ``load``     -- load time of a ~124M-parameter GPT-2 checkpoint: zoo (zoo layout), zoo (reference
+                   (family, implementation, dtype): GPT-2, BERT, Llama, T5.
+3. ``peak``     -- bf16 ``torch.mm`` GFLOP/s on square matrices: the denominator of the utilisation.
+4. ``load``     -- load time of a ~124M-parameter GPT-2 checkpoint: zoo (zoo layout), zoo (reference
                    layout, converted on load), transformers ``from_pretrained`` and raw
                    ``safetensors.torch.load_file``; warm and cold page cache.
-4. ``generate`` -- greedy generation tokens/s with a KV cache (GPT-2, batch 1 and 8).
+5. ``generate`` -- greedy generation tokens/s with a KV cache, batch 1 and 8: GPT-2, Llama, GPT and T5
+                   at 6 layers / hidden 512 / vocab 8192, and the 124M GPT-2.
 
-Timed zoo and transformers repetitions are interleaved (A B, then B A, ...) and the median is reported,
+Timed zoo and reference repetitions are interleaved (A B, then B A, ...) and the median is reported,
 so machine noise hits both implementations alike. The "zoo speed-up" column always means
-"> 1: zoo is better": zoo/transformers for throughputs, transformers/zoo for seconds and MiB.
+"> 1: zoo is better": zoo/reference for throughputs, reference/zoo for seconds and MiB.
 
-    python benchmarks/benchmark.py            # full run, a few minutes
+    python benchmarks/benchmark.py            # full run, about 13 minutes on 2 cores
     python benchmarks/benchmark.py --quick    # smoke run with tiny shapes, seconds
 """
 
@@ -170,7 +174,7 @@ class Shapes:
     # Repetitions.
     train_warmup: int = 2
     train_repeats: int = 7
-    memory_steps: int = 3
+    memory_steps: int = 2  # the first allocates the AdamW state; the second is a steady-state step
     memory_parallel: int = 1
     memory_repeats: int = 2
     load_warm_repeats: int = 5

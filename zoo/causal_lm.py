@@ -10,6 +10,8 @@ from transformers.cache_utils import Cache
 from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.utils.generic import can_return_tuple
 
+from .decoding import lm_logits
+
 
 class CausalLMMixin:
     """Bases of a family's LM: ``(CausalLMMixin, <Family>PreTrainedModel, GenerationMixin)``.
@@ -56,12 +58,7 @@ class CausalLMMixin:
             use_cache=use_cache,
             **kwargs,
         )
-        hidden_states = outputs.last_hidden_state
-        if isinstance(logits_to_keep, int) and logits_to_keep > 0:
-            hidden_states = hidden_states[:, -logits_to_keep:]
-        elif isinstance(logits_to_keep, torch.Tensor):
-            hidden_states = hidden_states[:, logits_to_keep]
-        logits = self.lm_head(hidden_states)
+        logits = lm_logits(self.lm_head, outputs.last_hidden_state, logits_to_keep)
         loss = None
         if labels is not None:
             loss = self.loss_function(

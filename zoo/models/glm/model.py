@@ -18,13 +18,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 from transformers import GenerationMixin
-from transformers.cache_utils import Cache, DynamicCache
+from transformers.cache_utils import Cache
 from transformers.loss.loss_utils import fixed_cross_entropy
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from ...blocks import PreNormDecoderBlock
+from ...decoding import decoder_inputs, lm_logits
 from ...layers import Attention
 from ...modeling_base import ZooPreTrainedModel
 from .config import GLM_REFERENCE_TYPE, GLMConfig, is_flagai_glm_config
@@ -135,17 +136,17 @@ class GLMModel(GLMPreTrainedModel):
         **kwargs,
     ) -> BaseModelOutputWithPast:
         """``position_ids`` (batch, 2, seq) and ``attention_mask`` (``sep``) as in the module docstring."""
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids or inputs_embeds")
-        kwargs.pop("output_attentions", None)
-        kwargs.pop("output_hidden_states", None)
-        if inputs_embeds is None:
-            inputs_embeds = self.embed_tokens(input_ids)
+        inputs_embeds, past_key_values, position_ids, use_cache = decoder_inputs(
+            self,
+            input_ids,
+            inputs_embeds,
+            past_key_values,
+            position_ids,
+            use_cache,
+            kwargs,
+            default_positions=False,
+        )
         batch, length = inputs_embeds.shape[:2]
-        if use_cache is None:
-            use_cache = self.config.use_cache and not self.training
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache(config=self.config)
         past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
         if position_ids is None:  # left to right, no blank: positions after the cache, block position 0
             positions = torch.arange(past_length, past_length + length, device=inputs_embeds.device)
@@ -232,12 +233,7 @@ class GLMForSeq2Seq(GLMPreTrainedModel, GenerationMixin):
             sep=sep,
             **kwargs,
         )
-        hidden_states = outputs.last_hidden_state
-        if isinstance(logits_to_keep, int) and logits_to_keep > 0:
-            hidden_states = hidden_states[:, -logits_to_keep:]
-        elif isinstance(logits_to_keep, torch.Tensor):
-            hidden_states = hidden_states[:, logits_to_keep]
-        logits = self.lm_head(hidden_states)
+        logits = lm_logits(self.lm_head, outputs.last_hidden_state, logits_to_keep)
         loss = None
         if labels is not None:
             # Not self.loss_function: the causal-LM loss shifts labels, and GLM's are already shifted.

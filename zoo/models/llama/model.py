@@ -5,14 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers import GenerationMixin
-from transformers.cache_utils import Cache, DynamicCache
+from transformers.cache_utils import Cache
 from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
 from transformers.modeling_outputs import BaseModelOutputWithPast
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from ...blocks import PreNormDecoderBlock
 from ...causal_lm import CausalLMMixin
-from ...layers import Attention, RMSNorm, RotaryEmbedding, positions_after_cache
+from ...decoding import decoder_inputs
+from ...layers import Attention, RMSNorm, RotaryEmbedding
 from ...modeling_base import ZooPreTrainedModel
 from .config import LlamaConfig
 from .weights import LLAMA_WEIGHT_MAP
@@ -60,19 +61,9 @@ class LlamaModel(LlamaPreTrainedModel):
         use_cache: bool | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast:
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids or inputs_embeds")
-        kwargs.pop("output_attentions", None)
-        kwargs.pop("output_hidden_states", None)
-        if inputs_embeds is None:
-            inputs_embeds = self.embed_tokens(input_ids)
-        if use_cache is None:
-            use_cache = self.config.use_cache and not self.training
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache(config=self.config)
-        if position_ids is None:
-            past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
-            position_ids = positions_after_cache(inputs_embeds.shape, past_length, inputs_embeds.device)
+        inputs_embeds, past_key_values, position_ids, use_cache = decoder_inputs(
+            self, input_ids, inputs_embeds, past_key_values, position_ids, use_cache, kwargs
+        )
 
         make_mask = create_sliding_window_causal_mask if self.config.sliding_window else create_causal_mask
         mask = make_mask(
