@@ -20,8 +20,8 @@ Timed zoo and reference repetitions are interleaved (A B, then B A, ...) and the
 so machine noise hits both implementations alike. The "zoo speed-up" column always means
 "> 1: zoo is better": zoo/reference for throughputs, reference/zoo for seconds and MiB.
 
-    python benchmarks/benchmark.py            # full run, about 13 minutes on 2 cores
-    python benchmarks/benchmark.py --quick    # smoke run with tiny shapes, seconds
+    python benchmarks/benchmark.py            # full run, about 11 minutes on 2 cores
+    python benchmarks/benchmark.py --quick    # smoke run with tiny shapes, about 2 minutes
 """
 
 from __future__ import annotations
@@ -288,39 +288,6 @@ def hf_class(family: str):
 
         return GLMForSeq2Seq
     return getattr(transformers, HF_ARCH[family])
-
-
-def new_zoo_model(family: str, zoo_config):
-    """A randomly initialised zoo model.
-
-    ``LlamaForCausalLM(config)`` raises in transformers 5.23's ``_init_weights`` (zoo's
-    ``RotaryEmbedding`` has ``original_inv_freq`` and ``rope_type="default"`` but no
-    ``compute_default_rope_parameters``, so transformers looks up ``None``); there the model is built
-    on the meta device, materialised with ``to_empty`` and initialised here (normal(0, 0.02) matrices,
-    unit norm weights, zero biases, RoPE buffers recomputed): the same tensors, so the same memory.
-    """
-    cls = zoo_class(family)
-    try:
-        return cls(zoo_config)
-    except TypeError:
-        if family != "llama":
-            raise
-    with torch.device("meta"):
-        model = cls(zoo_config)
-    model.to_empty(device="cpu")
-    std = getattr(zoo_config, "initializer_range", 0.02)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if name.endswith("bias"):
-                param.zero_()
-            elif param.dim() == 1:
-                param.fill_(1.0)
-            else:
-                param.normal_(0.0, std)
-        for module in model.modules():
-            if module is not model and callable(getattr(module, "reset_buffers", None)):
-                module.reset_buffers(device="cpu")
-    return model
 
 
 def new_reference(family: str, ref_config, workdir: Path | None = None):
@@ -706,7 +673,7 @@ def _memory_child(spec: dict, queue) -> None:
         family, impl, bf16 = spec["family"], spec["impl"], spec["dtype"] == "bf16"
         zoo_config, ref_config = build_configs(family, spec["shape"])
         torch.manual_seed(0)
-        model = new_zoo_model(family, zoo_config) if impl == ZOO else new_reference(family, ref_config)
+        model = zoo_class(family)(zoo_config) if impl == ZOO else new_reference(family, ref_config)
         model.train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
         batch = make_batch(family, zoo_config.vocab_size, spec["batch"], spec["seq"])
