@@ -259,3 +259,73 @@ def test_config_errors_name_the_field(tmp_path):
                 vocab_size=120, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, **SPECIAL
             )
         ).blank_infilling_inputs(torch.ones(1, 4, dtype=torch.long))
+
+
+def _flagai_greedy_fill(reference, context: list[int], steps: int, end_token: int) -> list[list[int]]:
+    """FlagAI's glm_generate_sample, greedy: the context once, then each blank in turn by
+    glm_sample_sequence ([sop], then each token fed with the memory until end_token or steps tokens)."""
+    blanks = [i for i, token in enumerate(context) if token in (MASK, SMASK, GMASK)]
+    spans = []
+    with torch.no_grad():
+        tokens = torch.tensor([context])
+        out = reference(
+            tokens, _positions(len(context))[None], torch.tensor([len(context)]), return_memory=True
+        )
+        mems = out["hidden_states"]
+        for blank_at in blanks:
+            blank = [SOP]
+            while len(blank) - 1 < steps:
+                position_ids = torch.tensor([[[blank_at], [len(blank)]]])
+                out = reference(
+                    torch.tensor([[blank[-1]]]),
+                    position_ids,
+                    torch.tensor([0]),
+                    mems=mems,
+                    return_memory=True,
+                )
+                mems = out["hidden_states"]
+                token = int(out["logits"][0, -1].argmax())
+                if token == end_token:
+                    break
+                blank.append(token)
+            spans.append(blank[1:])
+    return spans
+
+
+def _contexts() -> list[list[int]]:
+    """Three contexts of different lengths with 1 to 3 blanks."""
+    torch.manual_seed(3)
+    rows = [torch.randint(1, 100, (n,)).tolist() for n in (11, 7, 9)]
+    rows[0][2], rows[0][6] = MASK, SMASK
+    rows[1][-1] = GMASK
+    rows[2][1], rows[2][4], rows[2][-1] = MASK, MASK, GMASK
+    return rows
+
+
+def test_fill_blanks_fills_every_blank_as_flagai(flagai_dir, reference, zoo_lm):
+    contexts, steps = _contexts(), 4
+    # An [eop] the model emits, so that blanks end at [eop] as well as at max_new_tokens.
+    eop = _flagai_greedy_fill(reference, contexts[2], steps, end_token=-1)[0][1]
+    expected = [_flagai_greedy_fill(reference, row, steps, end_token=eop) for row in contexts]
+    ends = [len(span) < steps for row in expected for span in row]
+    assert any(ends) and not all(ends)  # both ways a blank ends are covered
+    model = GLMForSeq2Seq.from_pretrained(flagai_dir, **{**SPECIAL, "eop_token_id": eop})
+    assert model.fill_blanks(contexts, max_new_tokens=steps) == expected  # a padded batch
+    assert model.fill_blanks([contexts[2]], max_new_tokens=steps, use_cache=False) == [expected[2]]
+    spans = zoo_lm.fill_blanks(torch.tensor([contexts[1]]), max_new_tokens=3)  # no [eop] emitted
+    assert spans == [[_flagai_greedy_blank(reference, torch.tensor(contexts[1]), 3)]]
+
+
+@pytest.mark.parametrize("num_beams", [1, 2])
+def test_padded_batch_generates_each_row_as_alone(num_beams, zoo_lm):
+    contexts = _contexts()
+    kwargs = dict(max_new_tokens=5, do_sample=False, num_beams=num_beams, eos_token_id=None, pad_token_id=0)
+    inputs = zoo_lm.blank_infilling_inputs(contexts)
+    assert inputs["attention_mask"].sum(-1).tolist() == [len(row) + 1 for row in contexts]
+    batch = zoo_lm.generate(**inputs, **kwargs)[:, -5:]
+    padded = inputs["input_ids"][:, :-1]  # the same batch as a left-padded tensor with its mask
+    again = zoo_lm.blank_infilling_inputs(padded, attention_mask=inputs["attention_mask"][:, :-1])
+    assert all(torch.equal(again[key], value) for key, value in inputs.items())
+    for row, context in enumerate(contexts):
+        alone = zoo_lm.generate(**zoo_lm.blank_infilling_inputs([context]), **kwargs)[0, -5:]
+        assert batch[row].tolist() == alone.tolist(), row

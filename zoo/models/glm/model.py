@@ -8,7 +8,8 @@ GLM differs from GPT-2 only in its inputs, which follow FlagAI:
 * ``attention_mask`` is the separation index ``sep`` (a scalar or one per row): attention is
   bidirectional over the context ``[0, sep)`` and causal after it. A (batch, 1, query, key) 0/1
   matrix is taken as is. A (batch, key) ``attention_mask`` is transformers' padding mask; ``sep``
-  then comes as its own argument (``generate`` keeps attention_mask 2D, so blank filling passes ``sep``).
+  then comes as its own argument (``generate`` keeps attention_mask 2D, so blank filling passes ``sep``;
+  left-padded batches pass both).
 """
 
 from __future__ import annotations
@@ -57,32 +58,75 @@ def blank_infilling_mask(
     return allowed
 
 
-def blank_infilling_inputs(
-    context_ids: torch.LongTensor, mask_token_ids: Sequence[int], sop_token_id: int
-) -> dict[str, torch.Tensor]:
-    """``generate`` inputs that fill the first blank of each row, laid out as FlagAI's GLM generation.
+def _blank_positions(row: Sequence[int], mask_token_ids: Sequence[int]) -> list[int]:
+    """Indices of the mask tokens of one context, in order: the blanks FlagAI fills, one after another."""
+    return [i for i, token in enumerate(row) if token in mask_token_ids]
 
-    The context (holding ``[MASK]``, ``[sMASK]`` or ``[gMASK]``) is attended bidirectionally
-    (``sep`` = its length); ``[sop]`` starts the blank at the mask token's position, block position 1.
-    Every row must have the same context length (no padding).
+
+def _context_rows(
+    context_ids: torch.LongTensor | Sequence[Sequence[int]], attention_mask: torch.Tensor | None
+) -> list[list[int]]:
+    """One list of token ids per row; a tensor's padding (``attention_mask`` 0) is dropped."""
+    if not isinstance(context_ids, torch.Tensor):
+        return [list(row) for row in context_ids]
+    if attention_mask is None:
+        return context_ids.tolist()
+    keep = attention_mask.bool().tolist()
+    return [[t for t, k in zip(row, kept) if k] for row, kept in zip(context_ids.tolist(), keep)]
+
+
+def blank_infilling_inputs(
+    context_ids: torch.LongTensor | Sequence[Sequence[int]],
+    mask_token_ids: Sequence[int],
+    sop_token_id: int,
+    attention_mask: torch.Tensor | None = None,
+    pad_token_id: int = 0,
+    filled: Sequence[Sequence[Sequence[int]]] | None = None,
+) -> dict[str, torch.Tensor]:
+    """``generate`` inputs that fill the next blank of each row, laid out as FlagAI's GLM generation.
+
+    ``context_ids`` is a (batch, length) tensor, optionally left padded and described by its
+    (batch, length) 0/1 ``attention_mask``, or one list of token ids per row (of any lengths). The
+    context (holding ``[MASK]``, ``[sMASK]`` or ``[gMASK]``) is attended bidirectionally; ``[sop]``
+    starts the blank at the mask token's position, block position 1. ``filled[row]`` holds the tokens
+    already fed for the row's earlier blanks (FlagAI's ``glm_generate_sample``): each follows the
+    context as ``[sop]`` + tokens at its mask token's position, block positions 1, 2, ..., attended
+    causally, and the next blank is the mask token after them. Rows are left padded with
+    ``pad_token_id``; ``sep`` (per row) ends the padded context and ``attention_mask`` hides the padding.
     """
     if not mask_token_ids:
         raise ValueError("mask_token_ids is empty: set mask_token_id / smask_token_id / gmask_token_id")
-    is_blank = torch.isin(context_ids, torch.tensor(list(mask_token_ids), device=context_ids.device))
-    if not is_blank.any(dim=-1).all():
-        raise ValueError(f"every row of context_ids needs one of the mask tokens {list(mask_token_ids)}")
-    batch, length = context_ids.shape
-    blank_position = is_blank.int().argmax(dim=-1, keepdim=True)
-    input_ids = torch.cat([context_ids, context_ids.new_full((batch, 1), sop_token_id)], dim=1)
-    positions = torch.cat(
-        [torch.arange(length, device=context_ids.device).expand(batch, -1), blank_position], 1
-    )
-    blocks = torch.zeros_like(positions)
-    blocks[:, -1] = 1
+    device = context_ids.device if isinstance(context_ids, torch.Tensor) else None
+    rows = _context_rows(context_ids, attention_mask)
+    filled = filled if filled is not None else [[] for _ in rows]
+    mask_token_ids = list(mask_token_ids)
+    sequences, positions, blocks, context_lengths = [], [], [], []
+    for row, spans in zip(rows, filled):
+        blanks = _blank_positions(row, mask_token_ids)
+        if len(blanks) <= len(spans):
+            if not blanks:
+                raise ValueError(f"every row of context_ids needs one of the mask tokens {mask_token_ids}")
+            raise ValueError(f"a row has {len(blanks)} blanks and all of them are filled already")
+        ids, pos, block = list(row), list(range(len(row))), [0] * len(row)
+        for blank_at, span in zip(blanks, [*spans, []]):  # the earlier blanks, then the next one
+            ids += [sop_token_id, *span]
+            pos += [blank_at] * (len(span) + 1)
+            block += list(range(1, len(span) + 2))
+        sequences.append(ids)
+        positions.append(pos)
+        blocks.append(block)
+        context_lengths.append(len(row))
+    length = max(map(len, sequences))
+    pads = [length - len(ids) for ids in sequences]
+
+    def left_pad(values: list[list[int]], fill: int) -> torch.Tensor:
+        return torch.tensor([[fill] * pad + row for pad, row in zip(pads, values)], device=device)
+
     return {
-        "input_ids": input_ids,
-        "position_ids": torch.stack([positions, blocks], dim=1),
-        "sep": torch.full((batch,), length, dtype=torch.long, device=context_ids.device),
+        "input_ids": left_pad(sequences, pad_token_id),
+        "position_ids": torch.stack([left_pad(positions, 0), left_pad(blocks, 0)], dim=1),
+        "attention_mask": left_pad([[1] * len(ids) for ids in sequences], 0),
+        "sep": torch.tensor([pad + n for pad, n in zip(pads, context_lengths)], device=device),
     }
 
 
@@ -196,11 +240,65 @@ class GLMForSeq2Seq(GLMPreTrainedModel, GenerationMixin):
     def set_output_embeddings(self, value: nn.Linear) -> None:
         self.lm_head = value
 
-    def blank_infilling_inputs(self, context_ids: torch.LongTensor) -> dict[str, torch.Tensor]:
-        """:func:`blank_infilling_inputs` with the mask and ``[sop]`` ids of the config."""
+    def blank_infilling_inputs(
+        self,
+        context_ids: torch.LongTensor | Sequence[Sequence[int]],
+        attention_mask: torch.Tensor | None = None,
+        filled: Sequence[Sequence[Sequence[int]]] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """:func:`blank_infilling_inputs` with the mask, ``[sop]`` and padding ids of the config."""
         if self.config.sop_token_id is None:
             raise ValueError("config.sop_token_id is not set; pass the GLM tokenizer's [sop] id")
-        return blank_infilling_inputs(context_ids, self.config.blank_token_ids, self.config.sop_token_id)
+        return blank_infilling_inputs(
+            context_ids,
+            self.config.blank_token_ids,
+            self.config.sop_token_id,
+            attention_mask=attention_mask,
+            pad_token_id=self.config.pad_token_id or 0,
+            filled=filled,
+        )
+
+    @torch.no_grad()
+    def fill_blanks(
+        self,
+        context_ids: torch.LongTensor | Sequence[Sequence[int]],
+        max_new_tokens: int = 64,
+        attention_mask: torch.Tensor | None = None,
+        **generate_kwargs,
+    ) -> list[list[list[int]]]:
+        """Fill every blank of every context, in order, as FlagAI's ``glm_generate_sample`` does.
+
+        Returns ``spans[row][blank]``: the token ids generated for each mask token of each row, without
+        ``[sop]`` and ``[eop]``. Each blank is one :meth:`generate` call over the whole batch (greedy,
+        sampling or beam search from ``generate_kwargs``) that stops at ``config.eop_token_id`` or after
+        ``max_new_tokens`` tokens. Later blanks see the context and the blanks filled before them, as
+        FlagAI lays them out; like FlagAI, a blank cut at ``max_new_tokens`` keeps its last token in
+        the output but not in what later blanks attend to (FlagAI never feeds that token).
+        ``context_ids`` and ``attention_mask`` are taken as by :meth:`blank_infilling_inputs`.
+        """
+        rows = _context_rows(context_ids, attention_mask)
+        blank_counts = [len(_blank_positions(row, self.config.blank_token_ids)) for row in rows]
+        eop = self.config.eop_token_id
+        pad = generate_kwargs.pop("pad_token_id", None)
+        pad = pad if pad is not None else (self.config.pad_token_id or 0)
+        spans: list[list[list[int]]] = [[] for _ in rows]
+        fed: list[list[list[int]]] = [[] for _ in rows]  # what later blanks attend to
+        for blank in range(max(blank_counts, default=0)):
+            active = [i for i, count in enumerate(blank_counts) if count > blank]
+            inputs = self.blank_infilling_inputs([rows[i] for i in active], filled=[fed[i] for i in active])
+            inputs = {key: value.to(self.device) for key, value in inputs.items()}
+            output = self.generate(
+                **inputs, max_new_tokens=max_new_tokens, eos_token_id=eop, pad_token_id=pad, **generate_kwargs
+            )
+            for i, new in zip(active, output[:, inputs["input_ids"].shape[1] :].tolist()):
+                if eop is not None and eop in new:
+                    span = new[: new.index(eop)]
+                    fed[i].append(span)
+                else:  # cut at max_new_tokens: FlagAI leaves the last token out of its memory
+                    span = new[:max_new_tokens]
+                    fed[i].append(span[:-1])
+                spans[i].append(span)
+        return spans
 
     @can_return_tuple
     def forward(
@@ -249,6 +347,22 @@ class GLMForSeq2Seq(GLMPreTrainedModel, GenerationMixin):
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
+
+    def _expand_inputs_for_generation(
+        self, expand_size=1, is_encoder_decoder=False, input_ids=None, **model_kwargs
+    ):
+        """GLM's 3D position_ids are (batch, 2, seq): expand them on dim 0 (transformers takes 3D ones
+        as multimodal (3, batch, seq) positions)."""
+        positions = model_kwargs.pop("position_ids", None)
+        input_ids, model_kwargs = super()._expand_inputs_for_generation(
+            expand_size=expand_size,
+            is_encoder_decoder=is_encoder_decoder,
+            input_ids=input_ids,
+            **model_kwargs,
+        )
+        if positions is not None:
+            model_kwargs["position_ids"] = positions.repeat_interleave(expand_size, dim=0)
+        return input_ids, model_kwargs
 
     def _update_model_kwargs_for_generation(
         self, outputs, model_kwargs, is_encoder_decoder=False, num_new_tokens=1
