@@ -50,6 +50,32 @@ def eager_attention_forward(
     return output, weights
 
 
+def attend(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The configured attention kernel, then ``module.out``; ``query`` is (batch, heads, q_len, head_dim)."""
+    attention = ALL_ATTENTION_FUNCTIONS.get_interface(
+        module.config._attn_implementation, eager_attention_forward
+    )
+    output, weights = attention(
+        module,
+        query,
+        key,
+        value,
+        attention_mask,
+        dropout=module.config.attention_dropout if module.training else 0.0,
+        scaling=module.scaling,
+        **kwargs,
+    )
+    batch, _, seq_len, _ = query.shape
+    return module.out(output.reshape(batch, seq_len, -1)), weights
+
+
 class Attention(nn.Module):
     """Self-attention over ``hidden_states`` of shape (batch, seq, hidden).
 
@@ -96,17 +122,4 @@ class Attention(nn.Module):
         if past_key_values is not None:
             key, value = past_key_values.update(key, value, self.layer_idx)
 
-        attention = ALL_ATTENTION_FUNCTIONS.get_interface(
-            self.config._attn_implementation, eager_attention_forward
-        )
-        output, weights = attention(
-            self,
-            query,
-            key,
-            value,
-            attention_mask,
-            dropout=self.config.attention_dropout if self.training else 0.0,
-            scaling=self.scaling,
-            **kwargs,
-        )
-        return self.out(output.reshape(batch, seq_len, -1)), weights
+        return attend(self, query, key, value, attention_mask, **kwargs)

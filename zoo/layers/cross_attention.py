@@ -10,9 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers.cache_utils import EncoderDecoderCache
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-from .attention import eager_attention_forward
+from .attention import attend
 
 
 class CrossAttention(nn.Module):
@@ -61,17 +60,4 @@ class CrossAttention(nn.Module):
                 key, value = cache.cross_attention_cache.update(key, value, self.layer_idx)
                 cache.is_updated[self.layer_idx] = True
 
-        attention = ALL_ATTENTION_FUNCTIONS.get_interface(
-            self.config._attn_implementation, eager_attention_forward
-        )
-        output, weights = attention(
-            self,
-            query,
-            key,
-            value,
-            attention_mask,
-            dropout=self.config.attention_dropout if self.training else 0.0,
-            scaling=self.scaling,
-            **kwargs,
-        )
-        return self.out(output.reshape(batch, seq_len, -1)), weights
+        return attend(self, query, key, value, attention_mask, **kwargs)
