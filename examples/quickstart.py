@@ -1,12 +1,12 @@
-"""Quickstart: the zoo's GPT-2 and BERT next to transformers', then a tiny GPT-2 trained and generating.
+"""Quickstart: zoo families next to transformers', then a tiny GPT-2 trained and generating.
 
 Runs on a laptop CPU in well under a minute, offline:
 
     python examples/quickstart.py
 
-1. Builds tiny transformers GPT-2 / BERT / RoBERTa models with random weights, loads the saved
-   checkpoints into the zoo classes (through the weight maps) and prints the largest logit
-   difference on a padded batch.
+1. Builds tiny transformers GPT-2 / BERT / RoBERTa / Llama / Qwen2 / T5 models with random
+   weights, loads the saved checkpoints into the zoo classes (through the weight maps) and prints
+   the largest logit difference on a padded batch.
 2. Trains a byte-level BPE tokenizer and a tiny zoo GPT-2 on a built-in text with the Hugging Face
    ``Trainer``, then generates text with ``generate`` (greedy, KV cache).
 3. Exports the trained model to the transformers layout and generates the same text with plain
@@ -38,6 +38,9 @@ The zoo opens in the morning. The keeper feeds the models, checks their numbers,
 
 def parity_table(workdir: Path) -> None:
     torch.manual_seed(0)
+    small = dict(
+        vocab_size=300, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128
+    )
     cases = {
         "GPT-2": (
             transformers.GPT2LMHeadModel(
@@ -45,45 +48,52 @@ def parity_table(workdir: Path) -> None:
             ),
             zoo.GPT2ForCausalLM,
         ),
-        "BERT": (
-            transformers.BertForMaskedLM(
-                transformers.BertConfig(
-                    vocab_size=300,
-                    hidden_size=64,
-                    num_hidden_layers=2,
-                    num_attention_heads=4,
-                    intermediate_size=128,
-                )
-            ),
-            zoo.BertForMaskedLM,
-        ),
+        "BERT": (transformers.BertForMaskedLM(transformers.BertConfig(**small)), zoo.BertForMaskedLM),
         "RoBERTa": (
-            transformers.RobertaForMaskedLM(
-                transformers.RobertaConfig(
+            transformers.RobertaForMaskedLM(transformers.RobertaConfig(**small)),
+            zoo.RobertaForMaskedLM,
+        ),
+        "Llama": (
+            transformers.LlamaForCausalLM(transformers.LlamaConfig(**small, num_key_value_heads=2)),
+            zoo.LlamaForCausalLM,
+        ),
+        "Qwen2": (
+            transformers.Qwen2ForCausalLM(transformers.Qwen2Config(**small, num_key_value_heads=2)),
+            zoo.LlamaForCausalLM,
+        ),
+        "T5": (
+            transformers.T5ForConditionalGeneration(
+                transformers.T5Config(
                     vocab_size=300,
-                    hidden_size=64,
-                    num_hidden_layers=2,
-                    num_attention_heads=4,
-                    intermediate_size=128,
+                    d_model=64,
+                    d_kv=16,
+                    d_ff=128,
+                    num_layers=2,
+                    num_heads=4,
+                    feed_forward_proj="gated-gelu",
+                    decoder_start_token_id=0,
                 )
             ),
-            zoo.RobertaForMaskedLM,
+            zoo.T5ForConditionalGeneration,
         ),
     }
     input_ids = torch.randint(3, 300, (2, 16))
     attention_mask = torch.ones_like(input_ids)
     attention_mask[1, 10:] = 0
-    print(f"{'family':<8} {'transformers class':<20} {'zoo class':<20} max |logits diff|")
+    print(f"{'family':<8} {'transformers class':<28} {'zoo class':<28} max |logits diff|")
     for family, (reference, zoo_class) in cases.items():
         directory = workdir / family
         reference.eval().save_pretrained(directory)
         model = zoo_class.from_pretrained(directory)
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if reference.config.is_encoder_decoder:
+            batch["decoder_input_ids"] = input_ids
         with torch.no_grad():
-            expected = reference(input_ids=input_ids, attention_mask=attention_mask).logits
-            actual = model(input_ids=input_ids, attention_mask=attention_mask).logits
+            expected = reference(**batch).logits
+            actual = model(**batch).logits
         keep = attention_mask.bool()
         diff = (expected[keep] - actual[keep]).abs().max().item()
-        print(f"{family:<8} {type(reference).__name__:<20} {zoo_class.__name__:<20} {diff:.2e}")
+        print(f"{family:<8} {type(reference).__name__:<28} {zoo_class.__name__:<28} {diff:.2e}")
 
 
 def train_and_generate(args, workdir: Path) -> None:
