@@ -55,12 +55,6 @@ class BertModel(BertPreTrainedModel):
         self.pooler = Pooler(config.hidden_size) if add_pooling_layer else None
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embed_tokens
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.embed_tokens = value
-
     def embed(self, input_ids, inputs_embeds, token_type_ids, position_ids) -> torch.Tensor:
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
@@ -129,12 +123,6 @@ class BertForMaskedLM(BertPreTrainedModel):
         self.head = MaskedLMTransform(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size)
         self.post_init()
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
-    def set_output_embeddings(self, value: nn.Linear) -> None:
-        self.lm_head = value
 
     @can_return_tuple
     def forward(

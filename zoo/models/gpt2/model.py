@@ -56,12 +56,6 @@ class GPT2Model(GPT2PreTrainedModel):
         self.norm = build_norm(config)
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embed_tokens
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.embed_tokens = value
-
     @capture_outputs
     def forward(
         self,

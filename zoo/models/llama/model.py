@@ -44,12 +44,6 @@ class LlamaModel(LlamaPreTrainedModel):
         self.rotary = RotaryEmbedding(config)
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embed_tokens
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.embed_tokens = value
-
     @capture_outputs
     def forward(
         self,
