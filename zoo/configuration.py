@@ -14,6 +14,8 @@ from transformers.activations import ACT2FN
 
 NORM_TYPES = ("layernorm", "rmsnorm")
 MLP_TYPES = ("mlp", "gated")
+# How a sentence-embedding head pools token states (``tasks.heads``): masked mean, first token, last token.
+POOLING_MODES = ("mean", "cls", "last")
 
 
 @strict
@@ -49,6 +51,11 @@ class ZooConfig(PreTrainedConfig):
     eos_token_id: int | list[int] | None = None
     # Which transformers layout ``save_reference`` writes (one of ``reference_model_types``).
     reference_model_type: str | None = None
+    # Task heads (``tasks.heads``): dropout before the classifier (None: hidden_dropout), and the
+    # sentence-embedding head's pooling and L2 normalisation, saved with the head's checkpoint.
+    classifier_dropout: float | int | None = None
+    pooling: str = "mean"
+    normalize_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
         if self.intermediate_size is None:
@@ -74,6 +81,7 @@ class ZooConfig(PreTrainedConfig):
             ("norm_type", self.norm_type, NORM_TYPES),
             ("mlp_type", self.mlp_type, MLP_TYPES),
             ("hidden_act", self.hidden_act, tuple(ACT2FN)),
+            ("pooling", self.pooling, POOLING_MODES),
         ):
             if value not in valid:
                 raise ValueError(f"{field}={value!r} is not one of {', '.join(valid)}")
@@ -106,5 +114,9 @@ def shared_token_fields(reference: dict[str, Any]) -> dict[str, Any]:
         "tie_word_embeddings",
         "use_cache",
         "initializer_range",
+        # what a task head's checkpoint (e.g. BertForSequenceClassification) says about its labels
+        "id2label",
+        "label2id",
+        "problem_type",
     )
     return {key: reference[key] for key in keys if key in reference}

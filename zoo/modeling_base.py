@@ -71,6 +71,9 @@ class ZooPreTrainedModel(PreTrainedModel):
     reference_architectures: ClassVar[dict[str, str]] = {}
     # Checkpoint names this class may find and not need (e.g. a pooler a masked-LM class lacks).
     _optional_checkpoint_prefixes: ClassVar[tuple[str, ...]] = ()
+    # Parameters a task head adds to its backbone (e.g. ``classifier.``): a checkpoint without them
+    # (a base or LM checkpoint) still loads strictly; they are initialised and logged.
+    _new_head_prefixes: ClassVar[tuple[str, ...]] = ()
 
     # -- the seeds' model API ---------------------------------------------------------------------
     @property
@@ -150,7 +153,7 @@ class ZooPreTrainedModel(PreTrainedModel):
                 directory = resolve_checkpoint(pretrained_model_name_or_path, **hub_kwargs)
                 data, config_file, tensors = read_config_dict(directory), directory / CONFIG_NAME, None
             reference_type = cls.reference_type_of(data)
-            config_fields = set(cls.config_class.__dataclass_fields__)
+            config_fields = set(cls.config_class.__dataclass_fields__) | {"num_labels"}
             overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in config_fields}
             init_parameters = set(inspect.signature(cls.__init__).parameters) - {"self", "config"}
             model_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in init_parameters}
@@ -247,7 +250,7 @@ class ZooPreTrainedModel(PreTrainedModel):
                 config = _with_overrides(config_class.from_reference(data), overrides, source)
             elif model_type in (config_class.model_type, *config_class.zoo_model_types):
                 # Overrides go through __init__ so they are validated like the file's own fields.
-                config = config_class.from_dict({**data, **overrides})
+                config = config_class.from_dict(_merged(data, overrides))
             else:
                 valid = sorted({config_class.model_type, *config_class.zoo_model_types, *cls.weight_maps})
                 tried = ", ".join(b.name for b in config_builders()) or "none registered"
@@ -322,14 +325,15 @@ class ZooPreTrainedModel(PreTrainedModel):
             for name in expected
             if name not in state and name not in tied and name not in {n for n, _, _ in mismatched}
         ]
-        if unexpected or mismatched or (missing and strict):
+        required = [name for name in missing if not name.startswith(self._new_head_prefixes)]
+        if unexpected or mismatched or (required and strict):
             raise WeightsMismatchError(
-                missing=missing,
+                missing=required if strict else missing,
                 unexpected=unexpected,
                 mismatched=mismatched,
                 source=source,
                 hint="pass allow_missing_weights=True (load_weights(strict=False)) to random-initialise missing ones"
-                if missing
+                if required
                 else "",
             )
 
@@ -339,11 +343,24 @@ class ZooPreTrainedModel(PreTrainedModel):
         if missing:
             self._initialize_missing(missing, dtype)
             report.initialized = missing
-            logger.warning("random-initialised %d weights missing from %s: %s", len(missing), source, missing)
+            if required:
+                logger.warning(
+                    "random-initialised %d weights missing from %s: %s", len(required), source, required
+                )
+            if len(required) < len(missing):
+                new = [name for name in missing if name not in required]
+                logger.warning(
+                    "%s: initialised %d new head weights not in %s (train them): %s",
+                    type(self).__name__,
+                    len(new),
+                    source,
+                    new,
+                )
         self._materialize_buffers()
         self.tie_weights()
         if report.ignored:
-            logger.info("ignored %d head weights of %s: %s", len(report.ignored), source, report.ignored)
+            log = logger.warning if self._new_head_prefixes else logger.info
+            log("ignored %d head weights of %s: %s", len(report.ignored), source, report.ignored)
         return report
 
     def _initialize_missing(self, missing: list[str], dtype: torch.dtype | None) -> None:
@@ -390,7 +407,10 @@ class ZooPreTrainedModel(PreTrainedModel):
             zoo_state[full_name] = lambda t=tensor: t.detach()
         reference = weight_map.to_reference(zoo_state, config, with_prefix=self.base_model is not self)
         _save_safetensors({k: v() for k, v in reference.items()}, directory, max_shard_size)
-        config.to_reference(architecture).save_pretrained(directory)
+        reference_config = config.to_reference(architecture)
+        for key in ("id2label", "label2id", "problem_type"):  # a task head's labels travel with it
+            setattr(reference_config, key, getattr(config, key))
+        reference_config.save_pretrained(directory)
         if self.can_generate():
             self.generation_config.save_pretrained(directory)
         return directory
@@ -400,9 +420,16 @@ def _with_overrides(config: ZooConfig, overrides: dict[str, Any], source: Path) 
     if not overrides:
         return config
     try:
-        return type(config).from_dict({**config.to_dict(), **overrides})
+        return type(config).from_dict(_merged(config.to_dict(), overrides))
     except (StrictDataclassError, ValueError, TypeError) as error:
         raise ConfigError(f"{source} with overrides {overrides}: {error}") from None
+
+
+def _merged(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``data`` updated by ``overrides``; a new ``num_labels`` replaces the label names it contradicts."""
+    if "num_labels" in overrides and "id2label" not in overrides:
+        data = {k: v for k, v in data.items() if k not in ("id2label", "label2id")}
+    return {**data, **overrides}
 
 
 def _save_safetensors(state: dict[str, torch.Tensor], directory: Path, max_shard_size: str | int) -> None:

@@ -50,6 +50,7 @@ BERT_HEADS = {
     # Next-sentence-prediction head of pre-training checkpoints: no zoo class uses it.
     "cls.seq_relationship.weight": None,
     "cls.seq_relationship.bias": None,
+    **{f"classifier.{p}": f"classifier.{p}" for p in ("weight", "bias")},  # Bert*Classification
 }
 
 ROBERTA_HEADS = {
@@ -60,6 +61,8 @@ ROBERTA_HEADS = {
     "lm_head.bias": "lm_head.bias",
     "lm_head.decoder.weight": "lm_head.weight",
     "lm_head.decoder.bias": "lm_head.bias",
+    # RobertaForTokenClassification (its sequence classifier has another layout, not mapped)
+    **{f"classifier.{p}": f"classifier.{p}" for p in ("weight", "bias")},
 }
 
 BERT_WEIGHT_MAP = WeightMap(ENCODER_BASE, BERT_HEADS, reference_prefix="bert")

@@ -26,6 +26,9 @@ GPT2_BASE = {
 
 GPT2_HEADS = {
     "lm_head.weight": "lm_head.weight",
+    "score.weight": "score.weight",  # GPT2ForSequenceClassification
+    "classifier.weight": "classifier.weight",  # GPT2ForTokenClassification
+    "classifier.bias": "classifier.bias",
 }
 
 GPT2_WEIGHT_MAP = WeightMap(GPT2_BASE, GPT2_HEADS, reference_prefix="transformer")

@@ -35,6 +35,8 @@ LLAMA_BASE = {
 
 LLAMA_HEADS = {
     "lm_head.weight": "lm_head.weight",
+    "score.weight": "score.weight",  # *ForSequenceClassification, *ForTokenClassification
+    "score.bias": "score.bias",  # *ForTokenClassification
 }
 
 
