@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers.activations import ACT2FN
+from transformers.cache_utils import Cache
 from transformers.masking_utils import create_bidirectional_mask
-from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
+from transformers.modeling_outputs import BaseModelOutputWithPoolingAndCrossAttentions, MaskedLMOutput
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
@@ -55,15 +56,19 @@ class BertModel(BertPreTrainedModel):
         self.pooler = Pooler(config.hidden_size) if add_pooling_layer else None
         self.post_init()
 
-    def embed(self, input_ids, inputs_embeds, token_type_ids, position_ids) -> torch.Tensor:
+    def embed(
+        self, input_ids, inputs_embeds, token_type_ids, position_ids, past_length: int = 0
+    ) -> torch.Tensor:
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
         if position_ids is None:
             if self.config.positions_from_padding and input_ids is not None:
-                position_ids = positions_from_padding(input_ids, self.config.pad_token_id)
+                position_ids = positions_from_padding(input_ids, self.config.pad_token_id, past_length)
             else:
                 offset = self.config.pad_token_id + 1 if self.config.positions_from_padding else 0
-                position_ids = positions_after_cache(inputs_embeds.shape, offset, inputs_embeds.device)
+                position_ids = positions_after_cache(
+                    inputs_embeds.shape, offset + past_length, inputs_embeds.device
+                )
         if token_type_ids is None:
             token_type_ids = torch.zeros(
                 inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device
@@ -81,22 +86,33 @@ class BertModel(BertPreTrainedModel):
         token_type_ids: torch.LongTensor | None = None,
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
         **kwargs,
-    ) -> BaseModelOutputWithPooling:
+    ) -> BaseModelOutputWithPoolingAndCrossAttentions:
+        """``attention_mask``: a (batch, key) padding mask, or a (batch, 1, query, key) mask used as is.
+
+        ``past_key_values`` is for masks under which earlier positions never attend to later ones
+        (UniLM's seq2seq mask): the keys and values of cached positions then stay exact.
+        """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
         kwargs.pop("output_attentions", None)
         kwargs.pop("output_hidden_states", None)
         kwargs.pop("use_cache", None)
-        kwargs.pop("past_key_values", None)
-        hidden_states = self.embed(input_ids, inputs_embeds, token_type_ids, position_ids)
+        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        hidden_states = self.embed(input_ids, inputs_embeds, token_type_ids, position_ids, past_length)
         mask = create_bidirectional_mask(
-            config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask
+            config=self.config,
+            inputs_embeds=hidden_states,
+            attention_mask=attention_mask,
+            past_key_values=past_key_values,
         )
         for block in self.layers:
-            hidden_states = block(hidden_states, mask, **kwargs)
+            hidden_states = block(hidden_states, mask, past_key_values=past_key_values, **kwargs)
         pooled = self.pooler(hidden_states) if self.pooler is not None else None
-        return BaseModelOutputWithPooling(last_hidden_state=hidden_states, pooler_output=pooled)
+        return BaseModelOutputWithPoolingAndCrossAttentions(
+            last_hidden_state=hidden_states, pooler_output=pooled, past_key_values=past_key_values
+        )
 
 
 class MaskedLMTransform(nn.Module):
