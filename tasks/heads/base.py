@@ -69,13 +69,17 @@ class HeadMixin:
         inputs = {k: v for k, v in kwargs.items() if k not in _LOSS_KWARGS}
         if token_type_ids is not None:
             if not self.family.accepts_token_type_ids:
-                raise ValueError(f"{type(self).__name__} takes no token_type_ids ({self.family.name} has none)")
+                raise ValueError(
+                    f"{type(self).__name__} takes no token_type_ids ({self.family.name} has none)"
+                )
             inputs["token_type_ids"] = token_type_ids
         if position_ids is not None:
             inputs["position_ids"] = position_ids
         length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
         inputs.update(self.family.extra_inputs(length))
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **inputs)
+        return self.model(
+            input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **inputs
+        )
 
 
 def mean_pool(hidden_states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:

@@ -40,7 +40,9 @@ class SequenceClassificationHead(HeadMixin):
         if pooling == "pooler":
             return outputs.pooler_output
         if pooling == "last":
-            return last_token_pool(outputs.last_hidden_state, input_ids, attention_mask, self.config.pad_token_id)
+            return last_token_pool(
+                outputs.last_hidden_state, input_ids, attention_mask, self.config.pad_token_id
+            )
         return mean_pool(outputs.last_hidden_state, attention_mask)
 
     @can_return_tuple

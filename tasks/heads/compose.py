@@ -61,7 +61,9 @@ class T5EncoderModel(T5PreTrainedModel):
         self.encoder.embed_tokens = value
 
     def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, **kwargs):
-        return self.encoder(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
+        return self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs
+        )
 
 
 def _no_cache(length: int) -> dict[str, Any]:
@@ -185,7 +187,11 @@ FAMILIES: dict[str, Family] = {
 
 # head kind -> (mixin, class-name suffix, transformers Auto class or None)
 _COMPOSED_KINDS = {
-    "sequence-classification": (SequenceClassificationHead, "SequenceClassification", AutoModelForSequenceClassification),
+    "sequence-classification": (
+        SequenceClassificationHead,
+        "SequenceClassification",
+        AutoModelForSequenceClassification,
+    ),
     "sequence-labeling": (TokenClassificationHead, "TokenClassification", AutoModelForTokenClassification),
     "sequence-labeling-crf": (TokenClassificationCRFHead, "TokenClassificationCRF", None),
     "embedding": (SentenceEmbeddingHead, "SentenceEmbedding", None),
@@ -264,7 +270,9 @@ def head_class(family: str, head: str) -> type:
     supported = supported_heads(family)
     if head not in supported:
         if head in HEAD_KINDS:
-            raise UnsupportedHeadError(f"family {family!r} has no {head!r} head; supported: {', '.join(supported)}")
+            raise UnsupportedHeadError(
+                f"family {family!r} has no {head!r} head; supported: {', '.join(supported)}"
+            )
         raise UnsupportedHeadError(_unknown("head", head, supported) + f" (supported by {family!r})")
     if (family, head) in COMPOSED:
         return COMPOSED[(family, head)]
