@@ -60,7 +60,7 @@ class BertForSeq2Seq(BertPreTrainedModel, GenerationMixin):
     _optional_checkpoint_prefixes = BertForMaskedLM._optional_checkpoint_prefixes
     _skip_keys_device_placement = ["past_key_values"]
     _supports_flash_attn = False  # the mask is not causal: it needs a 4D mask
-    # None here, so that registering this class leaves BertForMaskedLM the class that reference masked-LM
+    # Empty, so that registering this class leaves BertForMaskedLM the class that reference masked-LM
     # checkpoints resolve to; save_reference exports through _MASKED_LM_ARCHITECTURES.
     reference_architectures = {}
 
