@@ -111,8 +111,11 @@ class ContinuationPredictor:
         **kwargs,
     ) -> list[str]:
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
-        rows = [row[-self.max_length :] for row in self.tokenizer([t or "" for t in texts])["input_ids"]]
-        report_truncation("lm prompts", [len(r) - self.max_length for r in rows], self.max_length)
+        rows = self.tokenizer([t or "" for t in texts])["input_ids"] if texts else []
+        report_truncation(
+            "lm prompts (kept their ends)", [len(r) - self.max_length for r in rows], self.max_length
+        )
+        rows = [row[-self.max_length :] for row in rows]
         start_id = (
             self.tokenizer.bos_token_id
             if self.tokenizer.bos_token_id is not None
