@@ -3,7 +3,12 @@
 It speaks enough of the Hub's HTTP API for the real ``huggingface_hub`` client (and transformers on top
 of it) to create repositories, upload files (regular and LFS), commit, list, and download them, with
 git-like history: every commit has a 40-hex id, branches point at commits, and older commits stay
-downloadable by id. See docs/HUB_PROTOCOL.md for what the client needs.
+downloadable by id. See /work/shared/docs/HUB_PROTOCOL.md for what the client needs.
+
+Like the Hub, a commit whose files did not change still makes a new commit; it is the client that
+skips unchanged files (the preupload answer carries each existing file's oid) and empty commits.
+Not implemented: pull requests, branches other than those made by commits to ``main``, tags, LFS
+multipart and Xet transfers (run the client with HF_HUB_DISABLE_XET=1), gated repos, pagination.
 
 Usage::
 
@@ -152,7 +157,12 @@ class HubServer:
         with self.lock:
             self._interruptions.setdefault((repo_id, path), []).extend([after_bytes] * times)
 
+    def clear_interruptions(self) -> None:
+        with self.lock:
+            self._interruptions.clear()
+
     def requests(self, method: str | None = None, contains: str = "") -> list[LogEntry]:
+        """The logged requests with this method (any if None) whose path contains ``contains``."""
         return [e for e in list(self.log) if (method is None or e.method == method) and contains in e.path]
 
     def head(self, repo_id: str, revision: str = "main", repo_type: str = "model") -> str:
@@ -319,6 +329,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._preupload(repo_type, repo_id, m[1])
             if method == "POST" and (m := re.fullmatch(r"commit/([^/]+)", rest)):
                 return self._commit(repo_type, repo_id, m[1])
+        if "/resolve/" in path or re.match(r"/api/(models|datasets|spaces)/", path):
+            raise HubError(404, "Repository not found (repo ids need a namespace)", "RepoNotFound")
         raise HubError(404, f"no route for {method} {path}")
 
     # ----- endpoints ---------------------------------------------------------------------------------

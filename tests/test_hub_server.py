@@ -192,6 +192,8 @@ def test_unknown_repo_revision_and_file_raise_typed_errors(hub_server, uploaded,
         hf_hub_download(f"{hub_server.user}/no-such-repo", "config.json")
     with pytest.raises(RepositoryNotFoundError):
         snapshot_download(f"{hub_server.user}/no-such-repo")
+    with pytest.raises(RepositoryNotFoundError):  # no namespace
+        hf_hub_download("no-such-canonical-repo", "config.json")
     with pytest.raises(RevisionNotFoundError):
         hf_hub_download(repo_id, "config.json", revision="no-such-branch")
     with pytest.raises(RevisionNotFoundError):
@@ -229,7 +231,7 @@ def test_download_that_keeps_failing_never_leaves_a_complete_looking_file(
     assert not [p for p in fresh_hf_cache.rglob("*") if p.is_file() and p.parent.name in ("blobs", "data")]
     with pytest.raises(LocalEntryNotFoundError):
         hf_hub_download(repo_id, BIG, local_files_only=True)
-    hub_server._interruptions.clear()
+    hub_server.clear_interruptions()
     path = hf_hub_download(repo_id, BIG)
     assert Path(path).read_bytes() == (uploaded["folder"] / BIG).read_bytes()
 
@@ -243,6 +245,6 @@ def test_interrupted_weights_never_load_as_a_model(hub_server, uploaded, fresh_h
     with pytest.raises((zoo.CheckpointNotFoundError, httpx2.TransportError)):
         zoo.GPT2ForCausalLM.from_pretrained(repo_id)
     assert not list(fresh_hf_cache.rglob("snapshots/*/model.safetensors"))
-    hub_server._interruptions.clear()
+    hub_server.clear_interruptions()
     model = zoo.GPT2ForCausalLM.from_pretrained(repo_id)
     assert (_logits(model) - _logits(uploaded["model"])).abs().max().item() <= 1e-5
