@@ -667,14 +667,18 @@ def test_convert_to_unknown_target(checkpoints, tmp_path, target, suggestion):
 
 
 def test_convert_unsupported_reference_architecture(checkpoints, tmp_path):
-    source = checkpoints["ref_bert_seqcls"]
+    # No zoo class is BertForMultipleChoice (importing tasks.heads adds the classification heads, so
+    # BertForSequenceClassification is not a stable example of an unknown architecture).
+    source = copy_checkpoint(checkpoints["ref_bert_seqcls"], tmp_path / "ckpt")
+    config = json.loads((source / "config.json").read_text())
+    (source / "config.json").write_text(json.dumps({**config, "architectures": ["BertForMultipleChoice"]}))
     with pytest.raises(zoo.UnknownNameError) as info:
         zoo.convert_checkpoint(source, tmp_path / "out", target="zoo")
-    assert info.value.name == "BertForSequenceClassification"
-    assert info.value.valid == ["BertForMaskedLM", "BertForPreTraining", "BertModel"]
+    assert info.value.name == "BertForMultipleChoice"
+    assert {"BertForMaskedLM", "BertForPreTraining", "BertModel"} <= set(info.value.valid)
     assert str(info.value).startswith(
-        f"unknown bert architecture in {source / 'config.json'} 'BertForSequenceClassification'; "
-        "valid: BertForMaskedLM, BertForPreTraining, BertModel"
+        f"unknown bert architecture in {source / 'config.json'} 'BertForMultipleChoice'; "
+        "valid: BertForMaskedLM, BertForPreTraining, "
     )
     assert not (tmp_path / "out").exists()
 
