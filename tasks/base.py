@@ -95,6 +95,18 @@ def report_truncation(what: str, cut_tokens: Sequence[int], limit: int) -> None:
         logger.warning(message)
 
 
+def position_limit(model, requested: int, reserve: int = 0) -> int:
+    """``requested`` capped so that the input (plus ``reserve`` generated tokens) fits the model's
+    learned position table; models with relative positions (T5) and configs without a table keep it."""
+    config = getattr(model, "config", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is None or getattr(config, "is_encoder_decoder", False):
+        return requested
+    # RoBERTa counts positions from pad_token_id + 1.
+    offset = config.pad_token_id + 1 if getattr(config, "positions_from_padding", False) else 0
+    return max(1, min(requested, positions - offset - reserve))
+
+
 def as_dataset(records: Any) -> datasets.Dataset:
     """A ``datasets.Dataset`` from a Dataset, a list of dicts, or a dict of columns."""
     if isinstance(records, datasets.Dataset):

@@ -13,7 +13,15 @@ import numpy as np
 import torch
 from transformers import DataCollatorWithPadding
 
-from .base import LabelError, Task, as_dataset, ensure_pad_token, report_truncation, require_fields
+from .base import (
+    LabelError,
+    Task,
+    as_dataset,
+    ensure_pad_token,
+    position_limit,
+    report_truncation,
+    require_fields,
+)
 from .metrics import classification_scores
 
 
@@ -91,7 +99,8 @@ class ClassificationPredictor:
     """
 
     def __init__(self, model, tokenizer, max_length: int = 128):
-        self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
+        self.model, self.tokenizer = model, tokenizer
+        self.max_length = position_limit(model, max_length)
         ensure_pad_token(tokenizer)
         self.id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
 

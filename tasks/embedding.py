@@ -14,7 +14,15 @@ import numpy as np
 import torch
 from transformers import DataCollatorWithPadding
 
-from .base import Task, TaskDataError, as_dataset, ensure_pad_token, report_truncation, require_fields
+from .base import (
+    Task,
+    TaskDataError,
+    as_dataset,
+    ensure_pad_token,
+    position_limit,
+    report_truncation,
+    require_fields,
+)
 from .metrics import spearman
 
 PAIR_PREFIX = "pair_"
@@ -101,7 +109,8 @@ class EmbeddingPredictor:
     """``predict(texts)`` -> numpy array (n, hidden); ``similarity(a, b)`` -> cosines (n,)."""
 
     def __init__(self, model, tokenizer, max_length: int = 128):
-        self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
+        self.model, self.tokenizer = model, tokenizer
+        self.max_length = position_limit(model, max_length)
         ensure_pad_token(tokenizer)
 
     @torch.no_grad()

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import Task, as_dataset, decode_text, report_truncation, require_fields
+from .base import Task, as_dataset, decode_text, position_limit, report_truncation, require_fields
 from .metrics import rouge_scores
 from .seq2seq_formats import IGNORE, seq2seq_format
 
@@ -128,9 +128,11 @@ class Seq2SeqPredictor:
     ) -> list[str]:
         """One generated string per input ("" where the model generates nothing)."""
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
-        limit = max(self.max_source_length - self.format.source_overhead, 0)
+        reserve = max_new_tokens if self.format.kind in ("prefix-lm", "unilm") else 0
+        max_source_length = position_limit(self.model, self.max_source_length, reserve)
+        limit = max(max_source_length - self.format.source_overhead, 0)
         sources = _source_ids(self.tokenizer, [t or "" for t in texts])
-        report_truncation(f"{self.task} inputs", [len(s) - limit for s in sources], self.max_source_length)
+        report_truncation(f"{self.task} inputs", [len(s) - limit for s in sources], max_source_length)
         sources = [s[:limit] for s in sources]
         settings = {
             **self.format.generation_kwargs(),

@@ -17,7 +17,7 @@ import torch
 from seqeval.metrics.sequence_labeling import get_entities
 from transformers import DataCollatorForTokenClassification
 
-from .base import LabelError, Task, as_dataset, report_truncation, require_fields
+from .base import LabelError, Task, as_dataset, position_limit, report_truncation, require_fields
 from .metrics import entity_scores
 
 IGNORE = -100
@@ -146,7 +146,8 @@ class EntityPredictor:
         use_crf: bool = False,
         scheme: str = "BIO",
     ):
-        self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
+        self.model, self.tokenizer = model, tokenizer
+        self.max_length = position_limit(model, max_length)
         if labels is None:
             id2label = model.config.id2label
             labels = [id2label[i] for i in range(len(id2label))]

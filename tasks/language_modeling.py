@@ -19,6 +19,7 @@ from .base import (
     as_dataset,
     decode_text,
     ensure_pad_token,
+    position_limit,
     report_truncation,
     require_fields,
 )
@@ -112,10 +113,9 @@ class ContinuationPredictor:
     ) -> list[str]:
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         rows = self.tokenizer([t or "" for t in texts])["input_ids"] if texts else []
-        report_truncation(
-            "lm prompts (kept their ends)", [len(r) - self.max_length for r in rows], self.max_length
-        )
-        rows = [row[-self.max_length :] for row in rows]
+        max_length = position_limit(self.model, self.max_length, reserve=max_new_tokens)
+        report_truncation("lm prompts (kept their ends)", [len(r) - max_length for r in rows], max_length)
+        rows = [row[-max_length:] for row in rows]
         start_id = (
             self.tokenizer.bos_token_id
             if self.tokenizer.bos_token_id is not None
@@ -151,7 +151,8 @@ class MaskFillPredictor:
     a text without a mask token (or an empty one) gives ``[]``."""
 
     def __init__(self, model, tokenizer, max_length: int = 256):
-        self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
+        self.model, self.tokenizer = model, tokenizer
+        self.max_length = position_limit(model, max_length)
         if tokenizer.mask_token_id is None:
             raise TaskDataError("mask filling needs a tokenizer with a mask token")
 

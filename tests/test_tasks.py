@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from tiny_models import bpe_tokenizer, fit_full_batch, wordpiece_tokenizer
 from torch import nn
-from transformers import PreTrainedTokenizerFast
 
 import tasks
 import zoo
@@ -20,44 +19,6 @@ from tasks.seq2seq_formats import IGNORE, seq2seq_format
 from zoo.errors import UnknownNameError
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[gMASK]", "<|startofpiece|>", "<|endofpiece|>"]
-_WORD_TEXT = (
-    "the a cat dog sat on mat ran in park john lives paris london works at acme is good bad movie film"
-)
-WORDS = [
-    *_WORD_TEXT.split(),
-    *["i", "love", "hate", "it", "this", "was", ".", ",", "!", "?", "and", "of", "to"],
-]
-CHARS = list("我爱北京上海张三住在天安门今很好坏电影")
-
-
-def wordpiece_tokenizer() -> PreTrainedTokenizerFast:
-    vocab = {
-        token: i for i, token in enumerate([*SPECIALS, *WORDS, *CHARS, "##s", "##ing", "##ed", "x", "##x"])
-    }
-    backend = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
-    backend.normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.decoder = decoders.WordPiece()
-    cls, sep = vocab["[CLS]"], vocab["[SEP]"]
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        eos_token="[SEP]",
-        additional_special_tokens=SPECIALS[5:],
-        model_input_names=["input_ids", "token_type_ids", "attention_mask"],
-    )
-    tokenizer.model_max_length = 512
-    return tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +28,7 @@ def wordpiece():
 
 @pytest.fixture(scope="module")
 def bpe():
-    return zoo.train_bpe_tokenizer(
-        [" ".join(WORDS)] * 5 + ["the cat sat on the mat"], vocab_size=300, min_frequency=1
-    )
+    return bpe_tokenizer()
 
 
 def bert_config(tokenizer, **extra):
@@ -126,20 +85,6 @@ def make_head(kind, config):
         return head_class("bert", kind)(config)
     except (ImportError, AttributeError, KeyError, NotImplementedError):
         return StubHead(config, kind)
-
-
-def train(model, collator, dataset, steps=20, lr=3e-3):
-    batch = collator([dataset[i] for i in range(len(dataset))])
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    losses = []
-    for _ in range(steps):
-        loss = model(**batch).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
 
 
 # ---------------------------------------------------------------- registry
@@ -271,7 +216,7 @@ def test_seq2seq_overfits_one_pair_and_generates_it(family, wordpiece, bpe):
     dataset = task.preprocess(records, tokenizer, model)
     # T5's initialisation (scaled by initializer_factor) learns slower at the same rate
     steps, lr = (100, 3e-2) if family == "t5" else (60, 1e-2)
-    losses = train(model, task.collator(tokenizer, model), dataset, steps=steps, lr=lr)
+    losses = fit_full_batch(model, task.collator(tokenizer, model), dataset, steps=steps, lr=lr)
     assert losses[-1] < 0.05 < losses[0]
     predictor = task.predictor(model, tokenizer, max_source_length=12)
     records_text = [
@@ -331,7 +276,7 @@ def test_ner_end_to_end(name, wordpiece):
     dataset = task.preprocess(records, wordpiece, "bert", labels=NER_LABELS)
     assert dataset[3]["labels"][1:-1] == [0, IGNORE, IGNORE]  # first sub-word only
     model = make_head(task.head, bert_config(wordpiece, **task.label_config(NER_LABELS)))
-    losses = train(model, task.collator(wordpiece, "bert"), dataset, steps=40)
+    losses = fit_full_batch(model, task.collator(wordpiece, "bert"), dataset, steps=40)
     assert losses[-1] < losses[0] / 4
     predictor = task.predictor(model, wordpiece, max_length=8)
     texts = [
@@ -388,7 +333,7 @@ def test_classification_end_to_end(name, wordpiece):
     if name == "semantic-matching":
         assert dataset[0]["token_type_ids"] == [0, 0, 0, 0, 0, 1, 1, 1, 1]
     model = make_head(task.head, bert_config(wordpiece, **task.label_config(labels)))
-    losses = train(model, task.collator(wordpiece, "bert"), dataset, steps=30)
+    losses = fit_full_batch(model, task.collator(wordpiece, "bert"), dataset, steps=30)
     assert losses[-1] < losses[0] / 4
     with pytest.warns(UserWarning, match=r"truncated 1 of 3 record\(s\) to 16 tokens"):
         results = task.predictor(model, wordpiece, max_length=16).predict(inputs, batch_size=2)
@@ -420,7 +365,7 @@ def test_embedding_end_to_end(wordpiece):
     batch = task.collator(wordpiece, "bert")([dataset[0], dataset[1]])
     assert batch["pair_input_ids"].shape == (2, 8) and batch["labels"].dtype == torch.float32
     model = make_head("embedding", bert_config(wordpiece))
-    losses = train(model, task.collator(wordpiece, "bert"), dataset, steps=20)
+    losses = fit_full_batch(model, task.collator(wordpiece, "bert"), dataset, steps=20)
     assert losses[-1] < losses[0] / 4
     predictor = task.predictor(model, wordpiece, max_length=8)
     with pytest.warns(UserWarning, match=r"truncated 1 of 3"):
@@ -439,7 +384,7 @@ def test_lm_end_to_end(bpe):
         [{"text": "the cat sat on the mat"}, {"text": "john lives in paris"}], bpe, "gpt2"
     )
     assert dataset[0]["input_ids"][-1] == bpe.eos_token_id
-    losses = train(model, task.collator(bpe, "gpt2"), dataset, steps=40, lr=1e-2)
+    losses = fit_full_batch(model, task.collator(bpe, "gpt2"), dataset, steps=40, lr=1e-2)
     assert losses[-1] < 0.1 < losses[0]
     predictor = task.predictor(model, bpe, max_length=4)
     with pytest.warns(UserWarning, match=r"truncated 1 of 3"):
@@ -456,7 +401,7 @@ def test_masklm_end_to_end(wordpiece):
     batch = collator([dataset[i] for i in range(4)])
     assert ((batch["labels"] != IGNORE) | (batch["input_ids"] == batch["input_ids"])).all()
     assert (batch["labels"] != IGNORE).any()
-    losses = train(model, collator, dataset, steps=30, lr=1e-2)
+    losses = fit_full_batch(model, collator, dataset, steps=30, lr=1e-2)
     assert losses[-1] < losses[0]
     filled = task.predictor(model, wordpiece).predict(["the cat [MASK] on the mat", "", "no mask"], top_k=3)
     assert filled[1] == [] and filled[2] == [] and len(filled[0]) == 1 and len(filled[0][0]) == 3
