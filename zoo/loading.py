@@ -25,6 +25,11 @@ from huggingface_hub.errors import (
 from safetensors import SafetensorError, safe_open
 
 from .errors import CheckpointNotFoundError, ConfigError, CorruptCheckpointError
+
+try:  # the HTTP client huggingface_hub 2.x downloads with; a connection dropped mid-file raises its errors
+    from httpx2 import TransportError
+except ImportError:  # huggingface_hub 1.x
+    from httpx import TransportError
 from .weights import Lazy
 
 CONFIG_NAME = "config.json"
@@ -76,7 +81,7 @@ def resolve_checkpoint(
             + (f" at revision {revision!r}" if revision else "")
             + f": {type(error).__name__}"
         ) from None
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError, OSError) as error:
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError, TransportError, OSError) as error:
         raise CheckpointNotFoundError(
             f"could not download {name!r} from the Hub ({type(error).__name__}); the Hub may be unreachable. "
             "Pass a local directory, or set HF_HUB_OFFLINE=1 to use a copy already in the cache."
