@@ -12,7 +12,7 @@ import inspect
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from huggingface_hub import split_torch_state_dict_into_shards
 from huggingface_hub.errors import StrictDataclassError
 from safetensors.torch import save_file
 from transformers import GenerationConfig, PreTrainedModel
+from transformers.loss.loss_utils import LOSS_MAPPING
 
 from .configuration import ZooConfig
 from .errors import ConfigError, WeightsMismatchError
@@ -74,6 +75,9 @@ class ZooPreTrainedModel(PreTrainedModel):
     # Parameters a task head adds to its backbone (e.g. ``classifier.``): a checkpoint without them
     # (a base or LM checkpoint) still loads strictly; they are initialised and logged.
     _new_head_prefixes: ClassVar[tuple[str, ...]] = ()
+    # The transformers loss (a ``LOSS_MAPPING`` key) forward computes from logits and labels, for
+    # ``criterion``; None: derived from the class name (see ``criterion``).
+    criterion_loss_type: ClassVar[str | None] = None
 
     # -- the seeds' model API ---------------------------------------------------------------------
     @property
@@ -84,6 +88,30 @@ class ZooPreTrainedModel(PreTrainedModel):
     def get_num_params(self, trainable_only: bool = False) -> int:
         """Number of parameters; tied parameters count once."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    @property
+    def criterion(self) -> Criterion:
+        """``criterion(logits, labels, **loss_kwargs) -> loss``: exactly the loss forward computes for
+        these logits and labels (Oumi's ``model.criterion``), for loops that compute the loss themselves.
+
+        The loss is ``criterion_loss_type`` when the class sets it; else the one its class name (or a base
+        class's name) ends with, as transformers names them (``...ForCausalLM`` shifts the labels); a
+        zoo encoder-decoder LM's is the unshifted token cross-entropy. Any other class raises
+        :class:`ConfigError` rather than guess.
+        """
+        loss_type = self.criterion_loss_type
+        if loss_type is None and self.config.is_encoder_decoder and self.loss_type == "ForConditionalGeneration":
+            loss_type = "ForMaskedLM"  # transformers maps this name to the shifting causal loss
+        for cls in () if loss_type is not None else type(self).__mro__:
+            loss_type = next((key for key in _CRITERION_CALLS if cls.__name__.endswith(key)), None)
+            if loss_type is not None:
+                break
+        if loss_type is None:
+            raise ConfigError(
+                f"{type(self).__name__} does not declare which loss its forward computes: set the class "
+                f"attribute criterion_loss_type to one of {', '.join(_CRITERION_CALLS)}, or override criterion"
+            )
+        return Criterion(loss_type, self.config)
 
     @classmethod
     def init_from_json(cls, config_file: str | os.PathLike, **overrides) -> ZooPreTrainedModel:
@@ -414,6 +442,44 @@ class ZooPreTrainedModel(PreTrainedModel):
         if self.can_generate():
             self.generation_config.save_pretrained(directory)
         return directory
+
+
+# How each supported transformers loss is called: (loss function, logits, labels, config, loss kwargs).
+_CRITERION_CALLS: dict[str, Callable[..., torch.Tensor]] = {
+    "ForCausalLM": lambda f, logits, labels, config, kw: f(
+        logits=logits, labels=labels, vocab_size=config.vocab_size, **kw
+    ),
+    "ForMaskedLM": lambda f, logits, labels, config, kw: f(
+        logits=logits, labels=labels, vocab_size=config.vocab_size, **kw
+    ),
+    "ForSequenceClassification": lambda f, logits, labels, config, kw: f(labels, logits, config, **kw),
+    "ForTokenClassification": lambda f, logits, labels, config, kw: f(logits, labels, config, **kw),
+}
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A model's training loss as a function of its logits: ``"ForCausalLM"`` shifts the labels left
+    (position ``i`` predicts token ``i + 1``), ``"ForMaskedLM"`` is token cross-entropy on aligned labels,
+    the classification losses follow ``config.problem_type``. -100 labels are ignored; loss kwargs
+    (``num_items_in_batch``) are passed on as forward passes them."""
+
+    loss_type: str
+    config: ZooConfig
+
+    def __post_init__(self):
+        if self.loss_type not in _CRITERION_CALLS:
+            raise ConfigError(
+                f"criterion loss type {self.loss_type!r} is not supported; valid: {', '.join(_CRITERION_CALLS)}"
+            )
+
+    @property
+    def shifts_labels(self) -> bool:
+        return self.loss_type == "ForCausalLM"
+
+    def __call__(self, logits: torch.Tensor, labels: torch.Tensor, **loss_kwargs) -> torch.Tensor:
+        function = LOSS_MAPPING[self.loss_type]
+        return _CRITERION_CALLS[self.loss_type](function, logits, labels, self.config, loss_kwargs)
 
 
 def _with_overrides(config: ZooConfig, overrides: dict[str, Any], source: Path) -> ZooConfig:
