@@ -100,7 +100,11 @@ class ZooPreTrainedModel(PreTrainedModel):
         :class:`ConfigError` rather than guess.
         """
         loss_type = self.criterion_loss_type
-        if loss_type is None and self.config.is_encoder_decoder and self.loss_type == "ForConditionalGeneration":
+        if (
+            loss_type is None
+            and self.config.is_encoder_decoder
+            and self.loss_type == "ForConditionalGeneration"
+        ):
             loss_type = "ForMaskedLM"  # transformers maps this name to the shifting causal loss
         for cls in () if loss_type is not None else type(self).__mro__:
             loss_type = next((key for key in _CRITERION_CALLS if cls.__name__.endswith(key)), None)
