@@ -483,7 +483,9 @@ class Criterion:
 
     def __call__(self, logits: torch.Tensor, labels: torch.Tensor, **loss_kwargs) -> torch.Tensor:
         function = LOSS_MAPPING[self.loss_type]
-        return _CRITERION_CALLS[self.loss_type](function, logits, labels, self.config, loss_kwargs)
+        # contiguous: the forwards reshape, transformers' losses view (a sliced batch would fail here only)
+        call = _CRITERION_CALLS[self.loss_type]
+        return call(function, logits.contiguous(), labels.contiguous(), self.config, loss_kwargs)
 
 
 def _with_overrides(config: ZooConfig, overrides: dict[str, Any], source: Path) -> ZooConfig:
