@@ -151,6 +151,8 @@ class AutoLoader:
     Keyword overrides: ``class_num`` / ``num_labels`` / ``labels`` (label names, in id order), any
     config field of the model (e.g. ``pooling="cls"``, ``hidden_dropout=0.2``); ``revision``,
     ``cache_dir``, ``token`` for the Hub; ``device`` and ``dtype`` for the loaded model.
+    ``adapter``: a PEFT (LoRA) adapter directory or Hub id (``adapter_revision`` pins it) loaded onto
+    the head with ``trainers.lora.load_adapter``; the model is then a ``peft.PeftModel``.
     """
 
     def __init__(
@@ -161,6 +163,8 @@ class AutoLoader:
         *,
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
+        adapter: str | os.PathLike | None = None,
+        adapter_revision: str | None = None,
         **overrides: Any,
     ):
         self.task = get_task(task_name)
@@ -175,6 +179,7 @@ class AutoLoader:
             bundle = factory(model_name, self.device, task=self.task_name, **hub_kwargs, **overrides)
             self.directory, self.family, self.entry = None, None, find_entry(model_name)
             self.model, self.tokenizer = bundle.module, bundle.tokenizer
+            self._attach_adapter(adapter, adapter_revision, hub_kwargs)
             return
 
         self.entry = find_entry(model_name)
@@ -203,6 +208,15 @@ class AutoLoader:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if getattr(self.model.config, "pad_token_id", 0) is None:
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
+        self._attach_adapter(adapter, adapter_revision, hub_kwargs)
+
+    def _attach_adapter(self, adapter, revision: str | None, hub_kwargs: dict[str, Any]) -> None:
+        if adapter is None:
+            return
+        from trainers.lora import load_adapter  # peft is imported only when an adapter is asked for
+
+        hub_kwargs = {k: v for k, v in hub_kwargs.items() if k != "revision"}  # that one pins the base
+        self.model = load_adapter(self.model, adapter, revision=revision, **hub_kwargs)
 
     def _check_head(self, family: str, offered: tuple[str, ...]) -> None:
         if self.task.head not in offered:

@@ -1,0 +1,304 @@
+"""LoRA on every zoo family through PEFT: default target layers, a config that follows the head, adapters.
+
+Every family is built from the same layers (``zoo/layers``), so LoRA targets are a small table of
+module-name suffixes (PEFT matches ``name == target`` or ``name.endswith("." + target)``):
+
+======================  ===========================================================  ========================
+family                  attention (default)                                          + MLP (``mlp=True``)
+======================  ===========================================================  ========================
+bert, roberta           ``attn.qkv``, ``attn.out``                                   ``mlp.up``, ``mlp.down``
+gpt2, gpt (nanoGPT)     ``attn.qkv``, ``attn.out``                                   ``mlp.up``, ``mlp.down``
+llama (Mistral, Qwen2)  ``attn.qkv``, ``attn.out``                                   ``mlp.gate``, ``up``, ``down``
+t5                      ``attn.qkv``, ``attn.out``, ``cross_attn.q``, ``.kv``, ``.out``  ``mlp.gate`` (v1.1), ``up``, ``down``
+glm                     ``attn.qkv``, ``attn.out``                                   ``mlp.up``, ``mlp.down``
+======================  ===========================================================  ========================
+
+``attn.qkv`` is the fused query/key/value projection: one LoRA pair on it is LoRA on q, k and v with
+a shared down-projection ``A`` (rank ``r`` for the three together). ``attn.out`` does not match
+``cross_attn.out`` (the suffix must follow a dot), so the T5 rows name self- and cross-attention apart.
+Given a model rather than a family name, only the suffixes the model has are returned (a T5 encoder
+head has no cross-attention, T5 v1.0 no ``mlp.gate``).
+
+The PEFT task type follows the head (``head_kind``): causal-lm -> ``CAUSAL_LM``; seq2seq ->
+``SEQ_2_SEQ_LM`` for encoder-decoders (T5), else ``CAUSAL_LM`` (GLM, UniLM, decoder prefix-LMs);
+sequence-classification -> ``SEQ_CLS``; sequence-labeling (-crf) -> ``TOKEN_CLS``; embedding ->
+``FEATURE_EXTRACTION``; masked-lm -> none (a plain ``PeftModel``). ``SEQ_CLS`` / ``TOKEN_CLS`` make
+PEFT train and save ``classifier`` / ``score``; ``lora_config`` adds the head's other new layers
+(the CRF, BERT's pooler) to ``modules_to_save``, so every randomly initialised layer is trained and
+saved with the adapter.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import constants as hub_constants
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+from peft import LoraConfig, PeftModel, TaskType, get_peft_model
+
+from tasks.heads import UnsupportedHeadError, family_of, head_class, supported_heads
+from zoo.errors import CheckpointNotFoundError, UnknownNameError, ZooError
+from zoo.loading import _HUB_ID
+
+_SELF_ATTENTION = ("attn.qkv", "attn.out")
+_CROSS_ATTENTION = ("cross_attn.q", "cross_attn.kv", "cross_attn.out")
+_MLP = ("mlp.up", "mlp.down")
+_GATED_MLP = ("mlp.gate", "mlp.up", "mlp.down")
+
+# family -> (attention targets, MLP targets)
+LORA_TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "bert": (_SELF_ATTENTION, _MLP),
+    "roberta": (_SELF_ATTENTION, _MLP),
+    "gpt2": (_SELF_ATTENTION, _MLP),
+    "gpt": (_SELF_ATTENTION, _MLP),
+    "llama": (_SELF_ATTENTION, _GATED_MLP),
+    "t5": (_SELF_ATTENTION + _CROSS_ATTENTION, _GATED_MLP),  # gate only in v1.1 (gated-gelu)
+    "glm": (_SELF_ATTENTION, _MLP),
+}
+
+# head kind -> PEFT task type (None: a plain PeftModel, which passes every input through)
+TASK_TYPES: dict[str, TaskType | None] = {
+    "causal-lm": TaskType.CAUSAL_LM,
+    "seq2seq": TaskType.CAUSAL_LM,  # decoder-only seq2seq heads; encoder-decoders: SEQ_2_SEQ_LM
+    "masked-lm": None,
+    "sequence-classification": TaskType.SEQ_CLS,
+    "sequence-labeling": TaskType.TOKEN_CLS,
+    "sequence-labeling-crf": TaskType.TOKEN_CLS,
+    "embedding": TaskType.FEATURE_EXTRACTION,
+}
+
+# PEFT's SEQ_CLS / TOKEN_CLS models add these to modules_to_save themselves
+_PEFT_HEAD_NAMES = ("classifier", "score")
+
+ADAPTER_CONFIG = "adapter_config.json"
+_ADAPTER_PATTERNS = [ADAPTER_CONFIG, "adapter_model.safetensors", "adapter_model.bin", "README.md"]
+
+
+class UnknownLoraFamilyError(UnknownNameError):
+    """A model or family name without a row in ``LORA_TARGETS``; the message lists the rows."""
+
+    def __init__(self, name: str):
+        super().__init__("family for LoRA", name, LORA_TARGETS)
+        self.args = (f"{self.args[0]}. For another model pass target_modules=[...] (its nn.Linear names)",)
+
+
+class LoraSetupError(ZooError, ValueError):
+    """A LoRA request that cannot work (bad task type, a model already wrapped, no targets matched)."""
+
+
+class AdapterNotFoundError(CheckpointNotFoundError):
+    """An adapter that is neither a local adapter directory nor a reachable Hub repository."""
+
+
+class AdapterMismatchError(ZooError, ValueError):
+    """An adapter whose layers or shapes do not fit the model it is loaded onto."""
+
+
+def _family(model_or_family: Any) -> str:
+    if isinstance(model_or_family, str):
+        name = model_or_family
+    else:
+        try:
+            name = family_of(model_or_family)
+        except (UnsupportedHeadError, AttributeError):
+            config = getattr(model_or_family, "config", None)
+            name = getattr(config, "model_type", type(model_or_family).__name__)
+    if name not in LORA_TARGETS:
+        raise UnknownLoraFamilyError(name)
+    return name
+
+
+def default_target_modules(model_or_family: Any, mlp: bool = False) -> list[str]:
+    """LoRA target suffixes of a family (the table in the module docstring), attention only by default.
+
+    Given a model, only the suffixes that name one of its ``nn.Linear`` layers are kept.
+    """
+    attention, feed_forward = LORA_TARGETS[_family(model_or_family)]
+    targets = [*attention, *(feed_forward if mlp else ())]
+    if isinstance(model_or_family, str):
+        return targets
+    linear = [name for name, module in model_or_family.named_modules() if isinstance(module, torch.nn.Linear)]
+    return [t for t in targets if any(name == t or name.endswith("." + t) for name in linear)]
+
+
+def head_kind(model: torch.nn.Module) -> str | None:
+    """The tasks.heads kind of a zoo model ("causal-lm", "sequence-classification", ...), None if unknown."""
+    kind = getattr(type(model), "head_kind", None)  # every composed head declares it
+    if kind is not None:
+        return kind
+    try:
+        family = family_of(model)
+    except (UnsupportedHeadError, AttributeError):
+        return None
+    classes = {head: head_class(family, head) for head in supported_heads(family)}
+    exact = [head for head, cls in classes.items() if type(model) is cls]
+    inherited = [head for head, cls in classes.items() if isinstance(model, cls)]
+    return (exact or inherited or [None])[0]
+
+
+def task_type_for(model: torch.nn.Module) -> TaskType | None:
+    """The PEFT task type that matches the model's head (see the module docstring)."""
+    kind = head_kind(model)
+    if kind == "seq2seq" and getattr(model.config, "is_encoder_decoder", False):
+        return TaskType.SEQ_2_SEQ_LM
+    return TASK_TYPES.get(kind)
+
+
+def _task_type(task_type: str | TaskType | None, model: torch.nn.Module) -> TaskType | None:
+    if task_type is None:
+        return task_type_for(model)
+    try:
+        return TaskType(task_type)
+    except ValueError:
+        valid = ", ".join(t.value for t in TaskType)
+        raise LoraSetupError(f"task_type={task_type!r} is not a PEFT task type; valid: {valid}") from None
+
+
+def _head_layers(model: torch.nn.Module) -> list[str]:
+    """The layers a composed head adds to its backbone (randomly initialised from a base checkpoint)."""
+    return [prefix.rstrip(".") for prefix in getattr(type(model), "_new_head_prefixes", ())]
+
+
+def lora_config(
+    model: torch.nn.Module,
+    task_type: str | TaskType | None = None,
+    r: int = 8,
+    alpha: int = 16,
+    dropout: float = 0.0,
+    target_modules: list[str] | str | None = None,
+    mlp: bool = False,
+    **kwargs: Any,
+) -> LoraConfig:
+    """A ``peft.LoraConfig`` for ``model``: default targets of its family, task type from its head.
+
+    ``task_type``: a ``peft.TaskType`` or its name, default from the head (``task_type_for``).
+    ``target_modules``: suffixes or a regex; default ``default_target_modules(model, mlp=mlp)``.
+    ``modules_to_save`` (in ``kwargs``) is extended with the head's own new layers (classifier / score,
+    CRF, a BERT pooler). Other keywords go to ``LoraConfig`` (``bias``, ``use_rslora``, ...).
+    """
+    if isinstance(model, PeftModel):
+        raise LoraSetupError("the model is already a PeftModel; pass its base model (model.get_base_model())")
+    if target_modules is None:
+        target_modules = default_target_modules(model, mlp=mlp)
+        if not target_modules:
+            raise LoraSetupError(f"{type(model).__name__} has none of the LoRA targets of its family")
+    task_type = _task_type(task_type, model)
+    peft_adds = _PEFT_HEAD_NAMES if task_type in (TaskType.SEQ_CLS, TaskType.TOKEN_CLS) else ()
+    head_layers = [name for name in _head_layers(model) if name not in peft_adds]
+    modules_to_save = [*(kwargs.pop("modules_to_save", None) or []), *head_layers]
+    return LoraConfig(
+        task_type=task_type,
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=target_modules,
+        modules_to_save=list(dict.fromkeys(modules_to_save)) or None,
+        **kwargs,
+    )
+
+
+@contextmanager
+def _peft_probe_without_warning():
+    # PEFT 0.21 reads model.is_gradient_checkpointing, which transformers 5 deprecates: the warning
+    # points at PEFT's internals, not at anything the caller can change.
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
+
+
+def apply_lora(model: torch.nn.Module, **kwargs: Any) -> PeftModel:
+    """``get_peft_model(model, lora_config(model, **kwargs))``: only LoRA and head layers stay trainable."""
+    config = lora_config(model, **kwargs)
+    with _peft_probe_without_warning():
+        return get_peft_model(model, config)
+
+
+def resolve_adapter(
+    adapter: str | os.PathLike,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | bool | None = None,
+) -> Path:
+    """A local directory holding ``adapter_config.json``: ``adapter`` itself, or a Hub snapshot of it."""
+    path = Path(adapter).expanduser()
+    if path.is_dir():
+        if not (path / ADAPTER_CONFIG).is_file():
+            raise AdapterNotFoundError(
+                f"adapter directory {path} holds no {ADAPTER_CONFIG}; write one with "
+                "peft_model.save_pretrained(directory)"
+            )
+        return path
+    if path.exists() or not _HUB_ID.match(str(adapter)):
+        raise AdapterNotFoundError(
+            f"adapter {str(adapter)!r} is not a directory holding {ADAPTER_CONFIG} nor a Hub id 'owner/name'"
+        )
+    try:
+        snapshot = Path(
+            snapshot_download(
+                str(adapter),
+                revision=revision,
+                cache_dir=cache_dir,
+                token=token,
+                local_files_only=hub_constants.HF_HUB_OFFLINE,
+                allow_patterns=_ADAPTER_PATTERNS,
+            )
+        )
+    except (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, OSError) as error:
+        at = f" at revision {revision!r}" if revision else ""
+        raise AdapterNotFoundError(
+            f"adapter {str(adapter)!r}{at} is neither a local directory nor a reachable Hub repository "
+            f"({type(error).__name__}); with HF_HUB_OFFLINE=1 only the Hugging Face cache is searched"
+        ) from None
+    if not (snapshot / ADAPTER_CONFIG).is_file():
+        raise AdapterNotFoundError(f"Hub repository {str(adapter)!r} holds no {ADAPTER_CONFIG}")
+    return snapshot
+
+
+def load_adapter(
+    model: torch.nn.Module,
+    adapter: str | os.PathLike,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | bool | None = None,
+    is_trainable: bool = False,
+) -> PeftModel:
+    """``model`` with the LoRA adapter from a local directory or a Hub id (``revision`` pins a commit).
+
+    Frozen for inference unless ``is_trainable``; ``merge_and_unload()`` on the result gives a plain model.
+    """
+    directory = resolve_adapter(adapter, revision=revision, cache_dir=cache_dir, token=token)
+    try:
+        with _peft_probe_without_warning():
+            return PeftModel.from_pretrained(model, str(directory), is_trainable=is_trainable)
+    except (RuntimeError, ValueError, KeyError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise AdapterMismatchError(
+            f"adapter {str(adapter)!r} does not fit {type(model).__name__}: {first_line} (was it trained on "
+            "this model and head, with the same number of labels?)"
+        ) from None
+
+
+__all__ = [
+    "ADAPTER_CONFIG",
+    "LORA_TARGETS",
+    "TASK_TYPES",
+    "UnknownLoraFamilyError",
+    "AdapterMismatchError",
+    "AdapterNotFoundError",
+    "LoraSetupError",
+    "apply_lora",
+    "default_target_modules",
+    "head_kind",
+    "load_adapter",
+    "lora_config",
+    "resolve_adapter",
+    "task_type_for",
+]
