@@ -248,6 +248,14 @@ def load_split(
     return records
 
 
+def read_lines(path: str | Path) -> list[str]:
+    """The lines of a text file (through ``datasets``' text reader)."""
+    lines = datasets.load_dataset("text", data_files=str(path), split="train")["text"]
+    if not any(line.strip() for line in lines):
+        raise DataFileError(f"{path} holds no text")
+    return lines
+
+
 def _is_empty(value: Any) -> bool:
     if value is None:
         return True
