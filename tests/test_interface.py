@@ -23,7 +23,7 @@ from auto_loader import ModelBundle
 from tasks.heads import head_class
 from trainers.backend import BackendError, backend_names, free_port, initialize
 from trainers.interface import InterfaceError, ModelInterface
-from zoo.errors import ConfigError, UnknownNameError
+from zoo.errors import UnknownNameError
 
 SCRIPTS = Path(__file__).parent / "distributed_scripts"
 sys.path.insert(0, str(SCRIPTS))
@@ -344,10 +344,33 @@ def test_criterion_is_the_forward_loss(kind, loss_type):
         ).abs().item() < 1e-6
 
 
-def test_criterion_refuses_to_guess_an_undeclared_loss():
-    model = tiny_pretrained_model("glm", tokenizer_for("glm"))  # GLM's labels come shifted: not ForCausalLM
-    with pytest.raises(ConfigError, match="GLMForSeq2Seq does not declare .*criterion_loss_type"):
-        model.criterion  # noqa: B018
+def test_criterion_of_glm_unilm_and_crf_is_the_forward_loss():
+    from tasks import get_task
+
+    torch.manual_seed(0)
+    wordpiece = tokenizer_for("bert")
+    cases = []
+    glm = tiny_pretrained_model("glm", tokenizer_for("glm")).eval()
+    task = get_task("seq2seq")
+    pair = [
+        {"source": "the cat sat", "target": "cat mat"},
+        {"source": "john lives in paris", "target": "paris"},
+    ]
+    cases.append((glm, task.collator(wordpiece, glm)(list(task.preprocess(pair, wordpiece, glm)))))
+    unilm = head_class("bert", "seq2seq")(tiny_pretrained_model("bert", wordpiece).config).eval()
+    cases.append((unilm, task.collator(wordpiece, unilm)(list(task.preprocess(pair, wordpiece, unilm)))))
+    config = tiny_pretrained_model("bert", wordpiece).config
+    config.num_labels = 3
+    crf = head_class("bert", "sequence-labeling-crf")(config).eval()
+    ids = torch.randint(10, 40, (2, 6))
+    labels = torch.tensor([[-100, 0, 1, 2, -100, -100], [-100, 2, -100, 1, 0, -100]])
+    cases.append((crf, {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}))
+    for model, batch in cases:
+        with torch.no_grad():
+            outputs = model(**batch)
+            extra = {"attention_mask": batch["attention_mask"]} if model is crf else {}
+            loss = model.criterion(outputs.logits, batch["labels"], **extra)
+        assert outputs.loss.item() > 0 and abs(loss.item() - outputs.loss.item()) < 1e-6, type(model).__name__
 
 
 def test_plain_dataloader_loop_lowers_the_loss():

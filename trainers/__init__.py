@@ -2,8 +2,12 @@
 
 ``build_trainer`` and ``run_task`` wire a task's data pipeline, metrics and outputs into
 ``transformers.Trainer``; ``trainers.card`` writes the model card and loss curve of a run.
+``ModelInterface`` over a ``ModelBackend`` (plain, Accelerate, DeepSpeed, FSDP2) serves custom loops;
+``trainers.distributed`` ships the Accelerate / DeepSpeed configs; ``trainers.lora`` sets up PEFT.
 """
 
+from .backend import BackendError, ModelBackend, backend_names, initialize, make_backend
+from .interface import InterfaceError, ModelInterface
 from .task_trainer import (
     RunResult,
     TrainingSetupError,
@@ -17,6 +21,13 @@ from .task_trainer import (
 )
 
 __all__ = [
+    "BackendError",
+    "InterfaceError",
+    "ModelBackend",
+    "ModelInterface",
+    "backend_names",
+    "initialize",
+    "make_backend",
     "RunResult",
     "TrainingSetupError",
     "ZooSeq2SeqTrainer",

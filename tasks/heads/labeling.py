@@ -98,15 +98,24 @@ class TokenClassificationCRFHead(TokenClassificationHead):
         outputs, logits = self.emissions(
             input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, kwargs
         )
-        loss = None
-        if labels is not None:
-            mask = labels != -100
-            if attention_mask is not None:
-                mask = mask & attention_mask.to(mask.device).bool()
-            loss = self.crf.neg_log_likelihood(logits, labels.clamp(min=0), mask)
+        loss = self._crf_loss(logits, labels, attention_mask) if labels is not None else None
         return TokenClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
+
+    def _crf_loss(
+        self, logits: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ):
+        """CRF negative log-likelihood over the labelled (!= -100), attended positions."""
+        mask = labels != -100
+        if attention_mask is not None:
+            mask = mask & attention_mask.to(mask.device).bool()
+        return self.crf.neg_log_likelihood(logits, labels.clamp(min=0), mask)
+
+    @property
+    def criterion(self):
+        """The forward's loss as ``criterion(logits, labels, attention_mask=None)``: the CRF NLL."""
+        return lambda logits, labels, attention_mask=None, **_: self._crf_loss(logits, labels, attention_mask)
 
     def decode(self, logits: torch.Tensor, mask: torch.Tensor | None = None) -> list[list[int]]:
         """Best tag path per row over the positions where ``mask`` is 1 (all when None): e.g. the

@@ -56,6 +56,8 @@ class BertForSeq2Seq(BertPreTrainedModel, GenerationMixin):
     a later one, so the cached keys and values of a post-LN encoder stay exact. Batches are left padded.
     """
 
+    criterion_loss_type = "ForCausalLM"  # position t predicts token t + 1
+
     _tied_weights_keys = BertForMaskedLM._tied_weights_keys
     _optional_checkpoint_prefixes = BertForMaskedLM._optional_checkpoint_prefixes
     _skip_keys_device_placement = ["past_key_values"]

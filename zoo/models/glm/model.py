@@ -221,6 +221,7 @@ class GLMForSeq2Seq(GLMPreTrainedModel, GenerationMixin):
 
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
     reference_architectures = {GLM_REFERENCE_TYPE: "GLMForConditionalGeneration"}
+    criterion_loss_type = "ForMaskedLM"  # labels arrive aligned with the logits (FlagAI's target_ids)
 
     def __init__(self, config: GLMConfig):
         super().__init__(config)
