@@ -3,15 +3,12 @@
 Every family is built from the same layers (``zoo/layers``), so LoRA targets are a small table of
 module-name suffixes (PEFT matches ``name == target`` or ``name.endswith("." + target)``):
 
-======================  ===========================================================  ========================
-family                  attention (default)                                          + MLP (``mlp=True``)
-======================  ===========================================================  ========================
-bert, roberta           ``attn.qkv``, ``attn.out``                                   ``mlp.up``, ``mlp.down``
-gpt2, gpt (nanoGPT)     ``attn.qkv``, ``attn.out``                                   ``mlp.up``, ``mlp.down``
-llama (Mistral, Qwen2)  ``attn.qkv``, ``attn.out``                                   ``mlp.gate``, ``up``, ``down``
-t5                      ``attn.qkv``, ``attn.out``, ``cross_attn.q``, ``.kv``, ``.out``  ``mlp.gate`` (v1.1), ``up``, ``down``
-glm                     ``attn.qkv``, ``attn.out``                                   ``mlp.up``, ``mlp.down``
-======================  ===========================================================  ========================
+- bert, roberta, gpt2, gpt (nanoGPT), glm: ``attn.qkv``, ``attn.out``; with ``mlp=True`` also
+  ``mlp.up``, ``mlp.down``
+- llama (Llama, Mistral, Qwen2): ``attn.qkv``, ``attn.out``; with ``mlp=True`` also ``mlp.gate``,
+  ``mlp.up``, ``mlp.down``
+- t5: ``attn.qkv``, ``attn.out`` (self-attention), ``cross_attn.q``, ``cross_attn.kv``,
+  ``cross_attn.out``; with ``mlp=True`` also ``mlp.gate`` (v1.1), ``mlp.up``, ``mlp.down``
 
 ``attn.qkv`` is the fused query/key/value projection: one LoRA pair on it is LoRA on q, k and v with
 a shared down-projection ``A`` (rank ``r`` for the three together). ``attn.out`` does not match
@@ -44,7 +41,7 @@ from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 
 from tasks.heads import UnsupportedHeadError, family_of, head_class, supported_heads
 from zoo.errors import CheckpointNotFoundError, UnknownNameError, ZooError
-from zoo.loading import _HUB_ID
+from zoo.loading import _HUB_ID, TransportError
 
 _SELF_ATTENTION = ("attn.qkv", "attn.out")
 _CROSS_ATTENTION = ("cross_attn.q", "cross_attn.kv", "cross_attn.out")
@@ -251,7 +248,7 @@ def resolve_adapter(
                 allow_patterns=_ADAPTER_PATTERNS,
             )
         )
-    except (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, OSError) as error:
+    except (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, TransportError, OSError) as error:
         at = f" at revision {revision!r}" if revision else ""
         raise AdapterNotFoundError(
             f"adapter {str(adapter)!r}{at} is neither a local directory nor a reachable Hub repository "
@@ -279,9 +276,10 @@ def load_adapter(
         with _peft_probe_without_warning():
             return PeftModel.from_pretrained(model, str(directory), is_trainable=is_trainable)
     except (RuntimeError, ValueError, KeyError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+        detail = next((line for line in lines if "size mismatch" in line), lines[0])
         raise AdapterMismatchError(
-            f"adapter {str(adapter)!r} does not fit {type(model).__name__}: {first_line} (was it trained on "
+            f"adapter {str(adapter)!r} does not fit {type(model).__name__}: {detail} (was it trained on "
             "this model and head, with the same number of labels?)"
         ) from None
 
