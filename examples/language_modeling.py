@@ -8,7 +8,7 @@ trained on the training blocks' text first, and ``zoo.GPT`` keeps it (it is save
 continues the ``--prompts`` greedily and writes the model, tokenizer, ``all_results.json``, a model
 card (``README.md``) and ``loss_curve.png`` to ``--output_dir``; then a sampled text is printed.
 
-On a CPU, offline, in about 30 s (the default)::
+On a CPU, offline, in about 40 s (the default)::
 
     python examples/language_modeling.py --output_dir outputs/lm
     python examples/language_modeling.py examples/configs/language_modeling.yaml   # the same run as YAML

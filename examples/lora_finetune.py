@@ -14,7 +14,7 @@ On a CPU, offline, in about 20 s (the default)::
     python examples/lora_finetune.py --output_dir outputs/lora
     python examples/lora_finetune.py examples/configs/lora_finetune.yaml   # the same run as YAML
 
-The default ``tiny-llama`` is a 0.1M-parameter Llama with RANDOM weights (saved to
+The default ``tiny-llama`` is a 0.12M-parameter Llama with RANDOM weights (saved to
 ``<output_dir>/base-model`` so the adapter reloads) and a BPE tokenizer trained on the 24 sample pairs
 of ``examples/data/instructions_train.jsonl`` (written for this project). Its output layer ``lm_head``
 trains in full beside the LoRA layers (``--lora_modules_to_save``): randomly initialised output

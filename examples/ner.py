@@ -6,7 +6,7 @@ the ``Trainer``, evaluates seqeval's entity precision / recall / F1 and token ac
 first validation sentences, printing entities with character offsets, and writes the model,
 tokenizer, ``all_results.json``, a model card (``README.md``) and ``loss_curve.png`` to ``--output_dir``.
 
-On a CPU, offline, in about 15 s (the default)::
+On a CPU, offline, in about 20 s (the default)::
 
     python examples/ner.py --output_dir outputs/ner
     python examples/ner.py --crf --output_dir outputs/ner-crf

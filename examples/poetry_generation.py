@@ -8,12 +8,12 @@ only), T5 as an encoder-decoder, BERT as UniLM. ``trainers.run_task`` trains wit
 titles and saves the model, tokenizer, ``all_results.json``, a model card (``README.md``) and
 ``loss_curve.png`` to ``--output_dir``.
 
-On a CPU, offline, in about 20 s (the default)::
+On a CPU, offline, in about 30 s (the default)::
 
     python examples/poetry_generation.py --output_dir outputs/poetry
     python examples/poetry_generation.py examples/configs/poetry_generation.yaml   # the same run as YAML
 
-The default model ``tiny-gpt2`` is a 0.2M-parameter GPT-2 trained FROM SCRATCH on the 16 four-line
+The default model ``tiny-gpt2`` is a 0.14M-parameter GPT-2 trained FROM SCRATCH on the 16 four-line
 poems of ``examples/data/poetry_train.jsonl`` (written for this project) with a byte-level BPE
 tokenizer trained on them (``zoo.train_bpe_tokenizer``): it only shows the pipeline end to end.
 

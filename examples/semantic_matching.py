@@ -6,7 +6,7 @@ or any strings; the label set comes from the training file). ``trainers.run_task
 validation pairs and writes the model, tokenizer, ``all_results.json``, a model card (``README.md``)
 and ``loss_curve.png`` to ``--output_dir``.
 
-On a CPU, offline, in about 15 s (the default)::
+On a CPU, offline, in about 25 s (the default)::
 
     python examples/semantic_matching.py --output_dir outputs/matching
     python examples/semantic_matching.py examples/configs/semantic_matching.yaml   # the same run as YAML
