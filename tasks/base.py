@@ -95,6 +95,18 @@ def report_truncation(what: str, cut_tokens: Sequence[int], limit: int) -> None:
         logger.warning(message)
 
 
+TOKEN_TYPE_FAMILIES = ("bert", "roberta")  # families whose models take token_type_ids
+
+
+def model_inputs(encoding: Mapping[str, Any], family_or_model: Any) -> dict[str, Any]:
+    """A tokenizer's output minus what the family's models do not take (a BERT-style tokenizer gives
+    ``token_type_ids`` also when it serves T5, GLM or Llama models)."""
+    family, _ = resolve_family(family_or_model)
+    if family in TOKEN_TYPE_FAMILIES:
+        return dict(encoding)
+    return {key: value for key, value in encoding.items() if key != "token_type_ids"}
+
+
 def position_limit(model, requested: int, reserve: int = 0) -> int:
     """``requested`` capped so that the input (plus ``reserve`` generated tokens) fits the model's
     learned position table; models with relative positions (T5) and configs without a table keep it."""

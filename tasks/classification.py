@@ -18,6 +18,7 @@ from .base import (
     Task,
     as_dataset,
     ensure_pad_token,
+    model_inputs,
     position_limit,
     report_truncation,
     require_fields,
@@ -61,7 +62,7 @@ class ClassificationTask(Task):
         pairs = [t or "" for t in dataset["text_pair"]] if "text_pair" in dataset.column_names else None
         encoding, cut = _encode(tokenizer, texts, pairs, max_length)
         report_truncation(f"{self.name} records", cut, max_length)
-        columns = {key: encoding[key] for key in encoding}
+        columns = model_inputs({key: encoding[key] for key in encoding}, family)
         columns["labels"] = [label_ids[g] for g in gold]
         return type(dataset).from_dict(columns)
 
@@ -128,7 +129,8 @@ class ClassificationPredictor:
                     self.tokenizer, texts[start : start + batch_size], part, self.max_length, padding=True,
                     return_tensors="pt",
                 )  # fmt: skip
-                logits = self.model(**{k: v.to(self.model.device) for k, v in encoding.items()}).logits
+                inputs = model_inputs(encoding, self.model)
+                logits = self.model(**{k: v.to(self.model.device) for k, v in inputs.items()}).logits
                 probabilities = logits.float().softmax(-1)
                 scores, best = probabilities.max(-1)
                 for score, index in zip(scores.tolist(), best.tolist()):

@@ -19,6 +19,7 @@ from .base import (
     TaskDataError,
     as_dataset,
     ensure_pad_token,
+    model_inputs,
     position_limit,
     report_truncation,
     require_fields,
@@ -52,8 +53,8 @@ class EmbeddingTask(Task):
             raise TaskDataError(f"embedding scores must be numbers: {error}") from None
         first = _encode(tokenizer, dataset["text"], max_length, "embedding texts")
         second = _encode(tokenizer, dataset["text_pair"], max_length, "embedding text pairs")
-        columns = {key: first[key] for key in first}
-        columns.update({PAIR_PREFIX + key: second[key] for key in second})
+        columns = model_inputs({key: first[key] for key in first}, family)
+        columns.update({PAIR_PREFIX + key: value for key, value in model_inputs(second, family).items()})
         columns["labels"] = scores
         return type(dataset).from_dict(columns)
 
@@ -126,7 +127,8 @@ class EmbeddingPredictor:
                 encoding = self.tokenizer(
                     chunk, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
                 )
-                output = self.model(**{k: v.to(self.model.device) for k, v in encoding.items()})
+                inputs = model_inputs(encoding, self.model)
+                output = self.model(**{k: v.to(self.model.device) for k, v in inputs.items()})
                 vectors.append(output.pooler_output.float().cpu().numpy())
         finally:
             self.model.train(was_training)

@@ -17,7 +17,15 @@ import torch
 from seqeval.metrics.sequence_labeling import get_entities
 from transformers import DataCollatorForTokenClassification
 
-from .base import LabelError, Task, as_dataset, position_limit, report_truncation, require_fields
+from .base import (
+    LabelError,
+    Task,
+    as_dataset,
+    model_inputs,
+    position_limit,
+    report_truncation,
+    require_fields,
+)
 from .metrics import entity_scores
 
 IGNORE = -100
@@ -86,7 +94,7 @@ class SequenceLabelingTask(Task):
             for word in word_ids:
                 aligned.append(IGNORE if word is None or word == previous else label_ids[tags[word]])
                 previous = word
-            row = {key: encoding[key][i] for key in encoding}
+            row = model_inputs({key: encoding[key][i] for key in encoding}, family)
             row["labels"] = aligned
             rows.append(row)
         return type(dataset).from_list(rows)
@@ -197,7 +205,7 @@ class EntityPredictor:
             padding=True,
             return_tensors="pt",
         )
-        batch = {k: v.to(self.model.device) for k, v in encoding.items()}
+        batch = {k: v.to(self.model.device) for k, v in model_inputs(encoding, self.model).items()}
         logits = self.model(**batch).logits.float()
         probabilities = logits.softmax(-1).cpu()
         first = torch.zeros(logits.shape[:2], dtype=torch.bool)

@@ -296,3 +296,18 @@ def test_make_model_default_factory_loads_the_checkpoint_class(model_dir):
     assert type(bundle.module).__name__ == "LlamaForSequenceClassification"
     with pytest.raises(UnknownNameError, match="bert-base-en"):
         make_model("no-such-model")
+
+
+@pytest.mark.parametrize("task_name", ["classification", "ner", "embedding"])
+def test_token_types_of_a_bert_style_tokenizer_do_not_reach_families_without_them(task_name, model_dir):
+    """T5 and GLM checkpoints often ship a BERT WordPiece tokenizer (uer/t5-base-chinese-*), whose
+    token_type_ids their models do not take."""
+    overrides = {"labels": LABELS[task_name]} if task_name in LABELS else {}
+    for family in ("t5", "glm"):
+        loader = AutoLoader(task_name, f"tiny-{family}", model_dir=model_dir, **overrides)
+        model, tokenizer = loader.get_model(), loader.get_tokenizer()
+        features = loader.task.preprocess(RECORDS[task_name], tokenizer, model, labels=LABELS.get(task_name))
+        assert "token_type_ids" not in features.column_names and "input_ids" in features.column_names
+        batch = loader.task.collator(tokenizer, model)(list(features))
+        assert torch.isfinite(model(**batch).loss)
+        assert len(loader.get_predictor().predict(PREDICT[task_name][:2])) == 2
