@@ -294,3 +294,23 @@ def test_trainer_lowers_the_loss_and_peft_wraps_it(tokenizer, tmp_path):
     with torch.no_grad():
         assert torch.equal(lora(input_ids=batch).logits, model(batch))  # LoRA starts as the identity
     assert lora.generate(input_ids=batch[:, :8], max_new_tokens=4, do_sample=False).shape == (1, 12)
+
+
+def test_trainer_eval_loss_equals_the_model_loss(tmp_path):
+    """Trainer counts the target tokens for ``num_items_in_batch`` from ``loss_type``; GPT's class name
+    does not say ForCausalLM, so it declares it (the count then skips the first, unpredicted position)."""
+    import transformers
+
+    torch.manual_seed(0)
+    model = zoo.GPT(zoo.GPTConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                  max_position_embeddings=32)).eval()  # fmt: skip
+    ids = torch.randint(0, 64, (4, 12))
+    rows = [{"input_ids": row, "labels": row} for row in ids]
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), use_cpu=True, report_to=[], per_device_eval_batch_size=4
+    )
+    trainer = transformers.Trainer(model=model, args=args, eval_dataset=rows)
+    with torch.no_grad():
+        expected = model(input_ids=ids, labels=ids).loss.item()
+    assert model.loss_type == "ForCausalLM"
+    assert abs(trainer.evaluate()["eval_loss"] - expected) < 1e-6

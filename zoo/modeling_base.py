@@ -79,6 +79,14 @@ class ZooPreTrainedModel(PreTrainedModel):
     # ``criterion``; None: derived from the class name (see ``criterion``).
     criterion_loss_type: ClassVar[str | None] = None
 
+    def __init__(self, config, *args, **kwargs):
+        super().__init__(config, *args, **kwargs)
+        # transformers reads the loss from the class name (``...ForCausalLM``); a class whose name does not
+        # say it (nanoGPT's ``GPT``, UniLM) declares it, so ``loss_function`` and Trainer's token count for
+        # ``num_items_in_batch`` (shifted for causal LMs) agree with the loss forward computes.
+        if self.criterion_loss_type is not None:
+            self.loss_type = self.criterion_loss_type
+
     # -- the seeds' model API ---------------------------------------------------------------------
     @property
     def model_name(self) -> str:

@@ -32,6 +32,7 @@ class GPT(GPT2ForCausalLM):
     config: GPTConfig
     weight_maps = {"gpt2": GPT2_WEIGHT_MAP}
     reference_architectures = {"gpt2": "GPT2LMHeadModel"}
+    criterion_loss_type = "ForCausalLM"  # the class name does not say so
 
     def __init__(self, config: GPTConfig, tokenizer=None):
         super().__init__(config)
