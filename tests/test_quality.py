@@ -58,7 +58,8 @@ def require_data(*relative: str) -> None:
 @pytest.fixture(scope="module", autouse=True)
 def cpu_threads():
     before = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(4, len(os.sched_getaffinity(0)))))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    torch.set_num_threads(max(1, min(4, cores)))
     yield
     torch.set_num_threads(before)
 
