@@ -38,8 +38,17 @@ def _module(name: str):
     return module
 
 
-def run_example(script: str, output_dir: Path, *flags: str, steps: int | None = STEPS, check: bool = True):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+def run_example(
+    script: str,
+    output_dir: Path,
+    *flags: str,
+    steps: int | None = STEPS,
+    check: bool = True,
+    offline: bool = True,
+):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if offline:
+        env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     command = [sys.executable, str(EXAMPLES / f"{script}.py"), *flags, "--output_dir", str(output_dir)]
     if steps is not None:
         command += ["--max_steps", str(steps)]
@@ -130,6 +139,23 @@ def test_semantic_matching_example(tmp_path):
     ]
     again = [f"{p['label']} (p={p['score']:.2f})" for p in loader.get_predictor().predict(pairs)]
     assert again == printed_predictions(completed.stdout)
+
+
+def test_push_to_hub_uploads_model_tokenizer_and_the_run_card(tmp_path, hub_server, hub_token, new_repo_id):
+    """``--push_to_hub`` through the project's local Hub-protocol server (HF_ENDPOINT points there)."""
+    from huggingface_hub import HfApi, ModelCard, hf_hub_download
+
+    completed = run_example(
+        "semantic_matching", tmp_path, "--push_to_hub", "--hub_model_id", new_repo_id, "--hub_token", hub_token,
+        steps=4, offline=False,
+    )  # fmt: skip
+    files = set(HfApi(token=hub_token).list_repo_files(new_repo_id))
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= files, files
+    card = ModelCard.load(hf_hub_download(new_repo_id, "README.md", token=hub_token))
+    assert "semantic-matching" in card.data.tags and "zoo-models" in card.data.tags
+    assert any(r.metric_type == "accuracy" for r in card.data.eval_results or [])
+    assert hub_token not in completed.stdout + completed.stderr
+    assert all(hub_token not in entry.path for entry in hub_server.log)
 
 
 @pytest.mark.slow  # 20 s
