@@ -49,10 +49,12 @@ def run(out_prefix: str, family: str) -> None:
     if rank == 0:
         result.update(reload_check(save_dir, batch["input_ids"], logits))
     Path(f"{out_prefix}.{family}.rank{rank}.json").write_text(json.dumps(result))
+    dist.barrier()  # rank 0's reload check must finish before the other rank shards the next model or exits
 
 
 if __name__ == "__main__":
     dist.init_process_group("gloo")
     for family in sys.argv[2].split(","):
         run(sys.argv[1], family)
+    dist.barrier()
     dist.destroy_process_group()

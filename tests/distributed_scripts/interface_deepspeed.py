@@ -39,6 +39,8 @@ def main(out_prefix: str, zero_stage: int) -> None:
     if rank == 0:
         result.update(reload_check(save_dir, batch["input_ids"], logits))
     Path(f"{out_prefix}.rank{rank}.json").write_text(json.dumps(result))
+    dist.barrier()  # rank 0's reload check finishes before any rank exits
+    dist.destroy_process_group()
 
 
 if __name__ == "__main__":
