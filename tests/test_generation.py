@@ -44,12 +44,24 @@ def test_left_padded_batch_equals_reference_and_unpadded(pair):
 
 
 def test_cache_is_a_transformers_cache(pair):
-    from transformers.cache_utils import DynamicCache
+    from transformers import DynamicCache
 
     _, model = pair
     out = model(input_ids=torch.tensor([[5, 6, 7]]), use_cache=True)
-    assert isinstance(out.past_key_values, DynamicCache)
-    assert out.past_key_values.get_seq_length() == 3
-    step = model(input_ids=torch.tensor([[8]]), past_key_values=out.past_key_values, use_cache=True)
+    assert isinstance(out.cache, DynamicCache)
+    assert out.cache.get_seq_length() == 3
+    step = model(input_ids=torch.tensor([[8]]), cache=out.cache, use_cache=True)
     full = model(input_ids=torch.tensor([[5, 6, 7, 8]]), use_cache=False)
     assert (step.logits[0, -1] - full.logits[0, -1]).abs().max().item() <= 1e-5
+
+
+def test_old_cache_name_still_works_with_a_future_warning(pair):
+    """``past_key_values=`` (transformers < 5.24, PEFT's prefix tuning) is renamed to ``cache``, as
+    transformers' own models do until they drop it; passing both is an error."""
+    _, model = pair
+    out = model(input_ids=torch.tensor([[5, 6, 7]]), use_cache=True)
+    with pytest.warns(FutureWarning, match="pass `cache=`"):
+        step = model(input_ids=torch.tensor([[8]]), past_key_values=out.cache, use_cache=True)
+    assert step.cache is out.cache and out.cache.get_seq_length() == 4
+    with pytest.raises(TypeError, match="both `cache` and `past_key_values`"):
+        model(input_ids=torch.tensor([[9]]), past_key_values=out.cache, cache=out.cache)

@@ -170,7 +170,7 @@ def test_loss_matches_flagai_seq2seq(flagai_dir, zoo_lm):
             loss_mask=loss_mask,
         )["loss"]
         batch = dict(input_ids=input_ids, position_ids=position_ids, attention_mask=sep)
-        from_flagai_batch = zoo_lm(**batch, target_ids=target_ids, loss_mask=loss_mask, unused_key=1).loss
+        from_flagai_batch = zoo_lm(**batch, target_ids=target_ids, loss_mask=loss_mask).loss
         labels = target_ids.masked_fill(loss_mask == 0, -100)
         summed = zoo_lm(**batch, labels=labels, num_items_in_batch=torch.tensor(2)).loss
     assert abs(from_flagai_batch.item() - expected.item()) <= TOL
@@ -219,7 +219,7 @@ def test_cached_forward_equals_full_forward(zoo_lm):
             input_ids=input_ids[:, 11:],
             position_ids=position_ids[..., 11:],
             attention_mask=sep,
-            past_key_values=head.past_key_values,
+            cache=head.cache,
         )
     assert (torch.cat([head.logits, tail.logits], dim=1) - full).abs().max().item() <= TOL
 

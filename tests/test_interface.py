@@ -144,7 +144,7 @@ def test_inference_and_generate_shapes(batch):
     interface = ModelInterface(tiny_bundle())
     outputs = interface.inference({"input_ids": batch["input_ids"]}, output_hidden_states=True)
     assert outputs["logits"].shape == (4, 12, 300) and is_cpu_tensor(outputs["logits"])
-    assert "loss" not in outputs and "past_key_values" not in outputs
+    assert "loss" not in outputs and "cache" not in outputs
     assert len(outputs["hidden_states"]) == 3 and outputs["hidden_states"][0].shape == (4, 12, 32)
     prompt = {"input_ids": batch["input_ids"][:2, :5], "attention_mask": torch.ones(2, 5, dtype=torch.long)}
     generated = interface.generate(prompt, max_new_tokens=4, do_sample=False, pad_token_id=0)

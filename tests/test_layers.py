@@ -75,7 +75,7 @@ def test_gqa_attention_matches_llama_attention(implementation):
         config=config,
         inputs_embeds=hidden,
         attention_mask=attention_mask,
-        past_key_values=None,
+        cache=None,
         position_ids=positions,
     )
     with torch.no_grad():

@@ -77,14 +77,21 @@ def test_gradients_match_reference(kind, tmp_path):
     assert embed_zoo.abs().max().item() > 0
 
 
-def test_forward_ignores_unused_keyword_arguments(tmp_path):
+def test_forward_names_keyword_arguments_it_does_not_use(tmp_path):
+    """transformers' pass-through keywords are taken; anything else is a TypeError naming it (a dropped
+    argument could change the result without a word)."""
     reference, model = reference_and_zoo("gpt2", tmp_path)
     batch = padded_batch(0)
     with torch.no_grad():
         plain = model(**batch).logits
-        extra = model(**batch, token_labels=[1, 2], some_flag=True, return_dict=True).logits
+        extra = model(**batch, return_dict=True, output_attentions=False, num_items_in_batch=None).logits
     assert torch.equal(plain, extra)
     assert model(**batch, return_dict=False)[0].shape == plain.shape
+    with pytest.raises(
+        TypeError,
+        match=r"GPT2ForCausalLM.forward got argument\(s\) it does not use: 'token_labels' \(did you mean 'labels'\?\), 'some_flag'",
+    ):
+        model(**batch, token_labels=[1, 2], some_flag=True)
 
 
 def test_outputs_contract(tmp_path):

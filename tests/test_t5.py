@@ -129,7 +129,9 @@ def test_loss_contract(pair):
         mean = model(**batch, labels=labels).loss
         summed = model(**batch, labels=labels, num_items_in_batch=torch.tensor(10)).loss
         shifted = model(**batch, decoder_input_ids=model._shift_right(labels), labels=labels).loss
-        without = model(**batch, decoder_input_ids=model._shift_right(labels), some_unused_flag=True)
+        without = model(**batch, decoder_input_ids=model._shift_right(labels))
+        with pytest.raises(TypeError, match="'some_unused_flag'"):  # never silently dropped
+            model(**batch, labels=labels, some_unused_flag=True)
     tokens = (labels != -100).sum().item()
     assert abs(summed.item() - mean.item() * tokens / 10) <= 1e-5  # sum / num_items_in_batch
     assert torch.equal(mean, shifted)
@@ -162,7 +164,7 @@ def test_cache_is_an_encoder_decoder_cache(pair):
     decoder_ids = torch.tensor([[0, 5, 6]] * 3)
     with torch.no_grad():
         first = model(**batch, decoder_input_ids=decoder_ids, use_cache=True)
-        cache = first.past_key_values
+        cache = first.cache
         assert isinstance(cache, transformers.EncoderDecoderCache)
         assert cache.self_attention_cache.get_seq_length() == 3
         assert cache.cross_attention_cache.get_seq_length() == 12
@@ -170,7 +172,7 @@ def test_cache_is_an_encoder_decoder_cache(pair):
             encoder_outputs=(first.encoder_last_hidden_state,),
             attention_mask=batch["attention_mask"],
             decoder_input_ids=torch.tensor([[7]] * 3),
-            past_key_values=cache,
+            cache=cache,
         )
         full = model(**batch, decoder_input_ids=torch.cat([decoder_ids, torch.tensor([[7]] * 3)], dim=1))
     assert _max_diff(step.logits[:, -1], full.logits[:, -1]) <= TOL

@@ -225,10 +225,10 @@ def test_source_tokens_after_a_cache_are_rejected():
     model = tiny_model("bert")
     batch = unilm_rows("bert", [(SOURCE, None)])
     with torch.no_grad():
-        cache = model(**batch, use_cache=True).past_key_values
+        cache = model(**batch, use_cache=True).cache
         assert cache.get_seq_length() == batch["input_ids"].shape[1]
         with pytest.raises(ValueError, match="after cached positions"):
-            model(input_ids=torch.tensor([[5]]), token_type_ids=torch.tensor([[0]]), past_key_values=cache)
+            model(input_ids=torch.tensor([[5]]), token_type_ids=torch.tensor([[0]]), cache=cache)
 
 
 def test_training_on_one_pair_drives_the_loss_down_and_greedy_reproduces_the_target():

@@ -16,6 +16,7 @@ from .errors import (
     WeightsMismatchError,
     ZooError,
 )
+from .hf_internals import TESTED_TRANSFORMERS, warn_if_untested
 from .modeling_base import LoadReport, ZooPreTrainedModel
 from .models.bert import (
     BertConfig,
@@ -42,6 +43,8 @@ from .tokenization import MissingDependencyError, load_tokenizer, tiktoken_token
 from .wrappers import CausalLMWrapper, wrap
 
 __version__ = "0.1.0"
+
+warn_if_untested()  # once, naming the tested range, when transformers is outside it
 
 
 def load(name_or_path, **kwargs):
@@ -117,4 +120,5 @@ __all__ = [
     "T5Config",
     "T5ForConditionalGeneration",
     "T5Model",
+    "TESTED_TRANSFORMERS",
 ]

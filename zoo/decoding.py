@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers.cache_utils import Cache, DynamicCache
 
+from .hf_internals import Cache, DynamicCache
 from .layers import positions_after_cache
 
 
@@ -13,7 +13,7 @@ def decoder_inputs(
     model: nn.Module,
     input_ids: torch.LongTensor | None,
     inputs_embeds: torch.Tensor | None,
-    past_key_values: Cache | None,
+    cache: Cache | None,
     position_ids: torch.LongTensor | None,
     use_cache: bool | None,
     kwargs: dict,
@@ -33,12 +33,12 @@ def decoder_inputs(
         inputs_embeds = model.embed_tokens(input_ids)
     if use_cache is None:
         use_cache = model.config.use_cache and not model.training
-    if use_cache and past_key_values is None:
-        past_key_values = DynamicCache(config=model.config)
+    if use_cache and cache is None:
+        cache = DynamicCache(config=model.config)
     if position_ids is None and default_positions:
-        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        past_length = cache.get_seq_length() if cache is not None else 0
         position_ids = positions_after_cache(inputs_embeds.shape, past_length, inputs_embeds.device)
-    return inputs_embeds, past_key_values, position_ids, use_cache
+    return inputs_embeds, cache, position_ids, use_cache
 
 
 def lm_logits(

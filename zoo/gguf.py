@@ -35,7 +35,7 @@ def open_gguf(file: Path):
         import gguf  # noqa: F401  (transformers' reader needs it)
     except ImportError:
         raise ImportError(f"reading {file} needs the gguf package: pip install gguf") from None
-    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+    from .hf_internals import load_gguf_checkpoint
 
     config_fields = dict(load_gguf_checkpoint(str(file), return_tensors=False)["config"])
     reference_config = AutoConfig.for_model(**config_fields)

@@ -23,11 +23,11 @@ from huggingface_hub import split_torch_state_dict_into_shards
 from huggingface_hub.errors import StrictDataclassError
 from safetensors.torch import save_file
 from transformers import GenerationConfig, PreTrainedModel
-from transformers.loss.loss_utils import LOSS_MAPPING
 
 from .configuration import ZooConfig
 from .errors import ConfigError, WeightsMismatchError
 from .gguf import gguf_path, open_gguf
+from .hf_internals import LOSS_MAPPING
 from .loading import CONFIG_NAME, open_weights, read_config_dict, resolve_checkpoint
 from .registry import config_builders, matching_builder
 from .weights import Lazy, WeightMap

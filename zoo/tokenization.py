@@ -90,7 +90,7 @@ def tiktoken_tokenizer(encoding: str = "gpt2") -> PreTrainedTokenizerFast:
             f"the tiktoken encoding {encoding!r} needs the optional package tiktoken: pip install tiktoken "
             "(or use zoo.train_bpe_tokenizer / zoo.load_tokenizer, which work offline)"
         ) from None
-    from transformers.integrations.tiktoken import convert_tiktoken_to_fast
+    from .hf_internals import convert_tiktoken_to_fast
 
     with tempfile.TemporaryDirectory() as directory:
         convert_tiktoken_to_fast(tiktoken.get_encoding(encoding), directory)

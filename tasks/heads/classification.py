@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers.loss.loss_utils import ForSequenceClassificationLoss
 from transformers.modeling_outputs import SequenceClassifierOutput
-from transformers.utils.generic import can_return_tuple
+
+from zoo.hf_internals import ForSequenceClassificationLoss, can_return_tuple, checked_forward
 
 from .base import HeadMixin, last_token_pool, mean_pool
 
@@ -45,6 +45,7 @@ class SequenceClassificationHead(HeadMixin):
             )
         return mean_pool(outputs.last_hidden_state, attention_mask)
 
+    @checked_forward
     @can_return_tuple
     def forward(
         self,

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from transformers.utils import ModelOutput
-from transformers.utils.generic import can_return_tuple
 
 from zoo.configuration import POOLING_MODES
 from zoo.errors import ConfigError
+from zoo.hf_internals import can_return_tuple, checked_forward
 
 from .base import HeadMixin, gather_rows, last_index, mean_pool
 
@@ -69,6 +69,7 @@ class SentenceEmbeddingHead(HeadMixin):
         outputs = self.encode(input_ids, attention_mask, token_type_ids, None, inputs_embeds, kwargs)
         return outputs, self.pool(outputs.last_hidden_state, attention_mask)
 
+    @checked_forward
     @can_return_tuple
     def forward(
         self,

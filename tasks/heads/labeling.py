@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers import initialization as init
-from transformers.loss.loss_utils import ForTokenClassification
 from transformers.modeling_outputs import TokenClassifierOutput
-from transformers.utils.generic import can_return_tuple
+
+from zoo.hf_internals import ForTokenClassification, can_return_tuple, checked_forward
 
 from .base import HeadMixin
 from .crf import CRF
@@ -39,6 +39,7 @@ class TokenClassificationHead(HeadMixin):
         layer = getattr(self, self.family.token_layer)
         return outputs, layer(self.dropout(outputs.last_hidden_state))
 
+    @checked_forward
     @can_return_tuple
     def forward(
         self,
@@ -84,6 +85,7 @@ class TokenClassificationCRFHead(TokenClassificationHead):
             for param in module.parameters():
                 init.uniform_(param, -0.1, 0.1)
 
+    @checked_forward
     @can_return_tuple
     def forward(
         self,

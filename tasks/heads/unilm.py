@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import AutoModelForSeq2SeqLM, GenerationMixin
-from transformers.cache_utils import Cache, DynamicCache
-from transformers.loss.loss_utils import ForCausalLMLoss
-from transformers.masking_utils import create_causal_mask
+from transformers import AutoModelForSeq2SeqLM
 from transformers.modeling_outputs import CausalLMOutputWithPast
-from transformers.utils.generic import can_return_tuple
 
 from zoo.decoding import lm_logits
+from zoo.hf_internals import (
+    Cache,
+    DynamicCache,
+    ForCausalLMLoss,
+    ZooGenerationMixin,
+    can_return_tuple,
+    causal_mask,
+    checked_forward,
+)
 from zoo.models.bert import BertConfig, BertForMaskedLM, BertModel, BertPreTrainedModel, RobertaConfig
 from zoo.models.bert.model import MaskedLMTransform
 from zoo.registry import register_class
@@ -33,7 +38,7 @@ def unilm_block_ids(token_type_ids: torch.Tensor) -> torch.Tensor:
     return torch.where(token_type_ids == SOURCE_SEGMENT, 0, -1)
 
 
-class BertForSeq2Seq(BertPreTrainedModel, GenerationMixin):
+class BertForSeq2Seq(BertPreTrainedModel, ZooGenerationMixin):
     """BERT + masked-LM head trained and decoded as UniLM (Dong et al., 2019) seq2seq.
 
     Input contract (one row; batches are padded, right or left, with ``attention_mask`` 0):
@@ -60,7 +65,6 @@ class BertForSeq2Seq(BertPreTrainedModel, GenerationMixin):
 
     _tied_weights_keys = BertForMaskedLM._tied_weights_keys
     _optional_checkpoint_prefixes = BertForMaskedLM._optional_checkpoint_prefixes
-    _skip_keys_device_placement = ["past_key_values"]
     _supports_flash_attn = False  # the mask is not causal: it needs a 4D mask
     # Empty, so that registering this class leaves BertForMaskedLM the class that reference masked-LM
     # checkpoints resolve to; save_reference exports through _MASKED_LM_ARCHITECTURES.
@@ -85,6 +89,7 @@ class BertForSeq2Seq(BertPreTrainedModel, GenerationMixin):
             positions = torch.arange(past_length, past_length + length, device=device).expand(batch, -1)
         return positions + self._position_offset()
 
+    @checked_forward
     @can_return_tuple
     def forward(
         self,
@@ -93,7 +98,7 @@ class BertForSeq2Seq(BertPreTrainedModel, GenerationMixin):
         token_type_ids: torch.LongTensor | None = None,
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
@@ -106,9 +111,9 @@ class BertForSeq2Seq(BertPreTrainedModel, GenerationMixin):
         if inputs_embeds is None:
             inputs_embeds = self.model.embed_tokens(input_ids)
         batch, length = inputs_embeds.shape[:2]
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache(config=self.config)
-        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
+        past_length = cache.get_seq_length() if cache is not None else 0
         device = inputs_embeds.device
 
         if token_type_ids is None:
@@ -121,11 +126,11 @@ class BertForSeq2Seq(BertPreTrainedModel, GenerationMixin):
             )
         if position_ids is None:
             position_ids = self._default_positions(attention_mask, batch, length, past_length, device)
-        mask = create_causal_mask(
+        mask = causal_mask(
             config=self.config,
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
+            cache=cache,
             # After a cache every query is a target token: plain causal (+ padding) is the UniLM mask.
             block_sequence_ids=unilm_block_ids(token_type_ids) if past_length == 0 else None,
             allow_is_causal_skip=False,  # the encoder's attention is not causal without a mask
@@ -138,7 +143,7 @@ class BertForSeq2Seq(BertPreTrainedModel, GenerationMixin):
             attention_mask=mask,
             token_type_ids=embedded_types,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             **kwargs,
         )
         logits = lm_logits(lambda h: self.lm_head(self.head(h)), outputs.last_hidden_state, logits_to_keep)
@@ -150,40 +155,29 @@ class BertForSeq2Seq(BertPreTrainedModel, GenerationMixin):
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=past_key_values if use_cache else None,
+            cache=cache if use_cache else None,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
 
-    def _prepare_model_inputs(self, inputs=None, bos_token_id=None, model_kwargs=None):
+    generation_owned_inputs = ("token_type_ids",)
+
+    def initial_generation_inputs(self, inputs_tensor, model_kwargs):
         """The prompt is ``[CLS] source [SEP]``: segment 0 unless the caller passes ``token_type_ids``."""
-        inputs_tensor, input_name, model_kwargs = super()._prepare_model_inputs(
-            inputs, bos_token_id, model_kwargs
-        )
         if model_kwargs.get("token_type_ids") is None:
             model_kwargs["token_type_ids"] = torch.full(
                 inputs_tensor.shape[:2], SOURCE_SEGMENT, dtype=torch.long, device=inputs_tensor.device
             )
-        return inputs_tensor, input_name, model_kwargs
 
-    def _prepare_position_ids_for_generation(self, inputs_tensor, model_kwargs):
+    def generation_position_offset(self) -> int:
         """transformers counts positions over the attention mask from 0; RoBERTa's start after its pad id."""
-        return (
-            super()._prepare_position_ids_for_generation(inputs_tensor, model_kwargs)
-            + self._position_offset()
-        )
+        return self._position_offset()
 
-    def _update_model_kwargs_for_generation(
-        self, outputs, model_kwargs, is_encoder_decoder=False, num_new_tokens=1
-    ):
+    def advance_generation_inputs(self, owned, num_new_tokens):
         """Generated tokens are target tokens: segment 1 (transformers would repeat the prompt's last, 0)."""
-        token_type_ids = model_kwargs.pop("token_type_ids")  # set by _prepare_model_inputs
-        model_kwargs = super()._update_model_kwargs_for_generation(
-            outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
-        )
+        token_type_ids = owned["token_type_ids"]
         new = token_type_ids.new_full((token_type_ids.shape[0], num_new_tokens), TARGET_SEGMENT)
-        model_kwargs["token_type_ids"] = torch.cat([token_type_ids, new], dim=-1)
-        return model_kwargs
+        return {"token_type_ids": torch.cat([token_type_ids, new], dim=-1)}
 
     def save_reference(self, save_directory, max_shard_size: str | int = "5GB"):
         """Write the weights as transformers' masked-LM model of the family (``BertForMaskedLM`` /

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers.cache_utils import Cache
-from transformers.modeling_layers import GradientCheckpointingLayer
 
+from ..hf_internals import Cache, GradientCheckpointingLayer
 from ..layers import Attention, build_mlp, build_norm
 
 
@@ -30,14 +29,14 @@ class PreNormDecoderBlock(GradientCheckpointingLayer):
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         **kwargs,
     ) -> torch.Tensor:
         attn_output, _ = self.attn(
             self.attn_norm(hidden_states),
             attention_mask,
             position_embeddings=position_embeddings,
-            past_key_values=past_key_values,
+            cache=cache,
             **kwargs,
         )
         hidden_states = hidden_states + self.dropout(attn_output)

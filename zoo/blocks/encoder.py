@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers.modeling_layers import GradientCheckpointingLayer
 
+from ..hf_internals import GradientCheckpointingLayer
 from ..layers import Attention, build_mlp, build_norm
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers.cache_utils import Cache, EncoderDecoderCache
-from transformers.modeling_layers import GradientCheckpointingLayer
 
+from ..hf_internals import Cache, EncoderDecoderCache, GradientCheckpointingLayer
 from ..layers import Attention, CrossAttention, RelativePositionBias, build_mlp, build_norm
 
 
@@ -16,7 +15,7 @@ class PreNormSeq2SeqBlock(GradientCheckpointingLayer):
 
     ``position_bias`` is an additive score term every block of a stack shares; with
     ``has_position_bias`` this block owns the :class:`RelativePositionBias` that computes it (T5's
-    first block). Decoder self-attention caches in ``past_key_values.self_attention_cache``, cross-attention
+    first block). Decoder self-attention caches in ``cache.self_attention_cache``, cross-attention
     in its ``cross_attention_cache``.
     """
 
@@ -47,18 +46,14 @@ class PreNormSeq2SeqBlock(GradientCheckpointingLayer):
         position_bias: torch.Tensor | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
         encoder_attention_mask: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         **kwargs,
     ) -> torch.Tensor:
-        self_cache = (
-            past_key_values.self_attention_cache
-            if isinstance(past_key_values, EncoderDecoderCache)
-            else past_key_values
-        )
+        self_cache = cache.self_attention_cache if isinstance(cache, EncoderDecoderCache) else cache
         attn_output, _ = self.attn(
             self.attn_norm(hidden_states),
             attention_mask,
-            past_key_values=self_cache,
+            cache=self_cache,
             position_bias=position_bias,
             **kwargs,
         )
@@ -68,7 +63,7 @@ class PreNormSeq2SeqBlock(GradientCheckpointingLayer):
                 self.cross_attn_norm(hidden_states),
                 encoder_hidden_states,
                 encoder_attention_mask,
-                past_key_values=past_key_values,
+                cache=cache,
                 **kwargs,
             )
             hidden_states = hidden_states + self.dropout(cross_output)

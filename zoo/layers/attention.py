@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers.cache_utils import Cache
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
+from ..hf_internals import ALL_ATTENTION_FUNCTIONS, Cache
 from .rotary import apply_rotary
 
 
@@ -108,7 +107,7 @@ class Attention(nn.Module):
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch, seq_len, _ = hidden_states.shape
@@ -119,7 +118,7 @@ class Attention(nn.Module):
 
         if position_embeddings is not None:
             query, key = apply_rotary(query, key, *position_embeddings)
-        if past_key_values is not None:
-            key, value = past_key_values.update(key, value, self.layer_idx)
+        if cache is not None:
+            key, value = cache.update(key, value, self.layer_idx)
 
         return attend(self, query, key, value, attention_mask, **kwargs)

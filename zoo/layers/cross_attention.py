@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers.cache_utils import EncoderDecoderCache
 
+from ..hf_internals import EncoderDecoderCache
 from .attention import attend
 
 
@@ -42,12 +42,12 @@ class CrossAttention(nn.Module):
         hidden_states: torch.Tensor,
         encoder_hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
+        cache: EncoderDecoderCache | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch, seq_len, _ = hidden_states.shape
         query = self.q(hidden_states).view(batch, seq_len, -1, self.head_dim).transpose(1, 2)
-        cache = past_key_values if isinstance(past_key_values, EncoderDecoderCache) else None
+        cache = cache if isinstance(cache, EncoderDecoderCache) else None
         if cache is not None and cache.is_updated.get(self.layer_idx):
             layer = cache.cross_attention_cache.layers[self.layer_idx]
             key, value = layer.keys, layer.values

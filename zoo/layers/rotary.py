@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_update
+
+from ..hf_internals import ROPE_INIT_FUNCTIONS, dynamic_rope_update
 
 _DYNAMIC_TYPES = ("dynamic", "longrope")
 _TABLE_GRANULARITY = 256  # tables grow in steps of this many positions

@@ -5,13 +5,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers.activations import ACT2FN
-from transformers.cache_utils import Cache
-from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndCrossAttentions, MaskedLMOutput
-from transformers.utils.generic import can_return_tuple
-from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from ...blocks import PostNormEncoderBlock
+from ...hf_internals import (
+    Cache,
+    OutputRecorder,
+    bidirectional_mask,
+    can_return_tuple,
+    capture_outputs,
+    checked_forward,
+)
 from ...layers import Attention, positions_after_cache, positions_from_padding
 from ...modeling_base import ZooPreTrainedModel
 from .config import BertConfig, RobertaConfig
@@ -78,6 +82,7 @@ class BertModel(BertPreTrainedModel):
         )
         return self.dropout(self.embed_norm(embeddings))
 
+    @checked_forward
     @capture_outputs
     def forward(
         self,
@@ -86,12 +91,12 @@ class BertModel(BertPreTrainedModel):
         token_type_ids: torch.LongTensor | None = None,
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPoolingAndCrossAttentions:
         """``attention_mask``: a (batch, key) padding mask, or a (batch, 1, query, key) mask used as is.
 
-        ``past_key_values`` is for masks under which earlier positions never attend to later ones
+        ``cache`` is for masks under which earlier positions never attend to later ones
         (UniLM's seq2seq mask): the keys and values of cached positions then stay exact.
         """
         if (input_ids is None) == (inputs_embeds is None):
@@ -99,19 +104,19 @@ class BertModel(BertPreTrainedModel):
         kwargs.pop("output_attentions", None)
         kwargs.pop("output_hidden_states", None)
         kwargs.pop("use_cache", None)
-        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        past_length = cache.get_seq_length() if cache is not None else 0
         hidden_states = self.embed(input_ids, inputs_embeds, token_type_ids, position_ids, past_length)
-        mask = create_bidirectional_mask(
+        mask = bidirectional_mask(
             config=self.config,
             inputs_embeds=hidden_states,
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
+            cache=cache,
         )
         for block in self.layers:
-            hidden_states = block(hidden_states, mask, past_key_values=past_key_values, **kwargs)
+            hidden_states = block(hidden_states, mask, cache=cache, **kwargs)
         pooled = self.pooler(hidden_states) if self.pooler is not None else None
         return BaseModelOutputWithPoolingAndCrossAttentions(
-            last_hidden_state=hidden_states, pooler_output=pooled, past_key_values=past_key_values
+            last_hidden_state=hidden_states, pooler_output=pooled, cache=cache
         )
 
 
@@ -140,6 +145,7 @@ class BertForMaskedLM(BertPreTrainedModel):
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size)
         self.post_init()
 
+    @checked_forward
     @can_return_tuple
     def forward(
         self,

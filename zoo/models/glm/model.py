@@ -18,15 +18,19 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from transformers import GenerationMixin
-from transformers.cache_utils import Cache
-from transformers.loss.loss_utils import fixed_cross_entropy
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
-from transformers.utils.generic import can_return_tuple
-from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from ...blocks import PreNormDecoderBlock
 from ...decoding import decoder_inputs, lm_logits
+from ...hf_internals import (
+    Cache,
+    OutputRecorder,
+    ZooGenerationMixin,
+    can_return_tuple,
+    capture_outputs,
+    checked_forward,
+    fixed_cross_entropy,
+)
 from ...layers import Attention
 from ...modeling_base import ZooPreTrainedModel
 from .config import GLM_REFERENCE_TYPE, GLMConfig, is_flagai_glm_config
@@ -134,7 +138,6 @@ class GLMPreTrainedModel(ZooPreTrainedModel):
     config_class = GLMConfig
     config: GLMConfig
     _no_split_modules = ["PreNormDecoderBlock"]
-    _skip_keys_device_placement = ["past_key_values"]
     _supports_flash_attn = False  # blank-infilling masks are not causal: they need a 4D mask
     _can_record_outputs = {
         "hidden_states": PreNormDecoderBlock,
@@ -161,31 +164,32 @@ class GLMModel(GLMPreTrainedModel):
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.post_init()
 
+    @checked_forward
     @capture_outputs
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         position_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | int | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         sep: torch.Tensor | int | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast:
         """``position_ids`` (batch, 2, seq) and ``attention_mask`` (``sep``) as in the module docstring."""
-        inputs_embeds, past_key_values, position_ids, use_cache = decoder_inputs(
+        inputs_embeds, cache, position_ids, use_cache = decoder_inputs(
             self,
             input_ids,
             inputs_embeds,
-            past_key_values,
+            cache,
             position_ids,
             use_cache,
             kwargs,
             default_positions=False,
         )
         batch, length = inputs_embeds.shape[:2]
-        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        past_length = cache.get_seq_length() if cache is not None else 0
         if position_ids is None:  # left to right, no blank: positions after the cache, block position 0
             positions = torch.arange(past_length, past_length + length, device=inputs_embeds.device)
             position_ids = positions.expand(batch, -1)
@@ -210,13 +214,13 @@ class GLMModel(GLMPreTrainedModel):
 
         mask = blank_infilling_mask(attention_mask, length, past_length, inputs_embeds.device, sep=sep)
         for block in self.layers:
-            hidden_states = block(hidden_states, mask, past_key_values=past_key_values, **kwargs)
+            hidden_states = block(hidden_states, mask, cache=cache, **kwargs)
         return BaseModelOutputWithPast(
-            last_hidden_state=self.norm(hidden_states), past_key_values=past_key_values if use_cache else None
+            last_hidden_state=self.norm(hidden_states), cache=cache if use_cache else None
         )
 
 
-class GLMForSeq2Seq(GLMPreTrainedModel, GenerationMixin):
+class GLMForSeq2Seq(GLMPreTrainedModel, ZooGenerationMixin):
     """GLM with its LM head (the tied word embeddings): blank filling and its training loss."""
 
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
@@ -289,13 +293,14 @@ class GLMForSeq2Seq(GLMPreTrainedModel, GenerationMixin):
                 spans[i].append(span)
         return spans
 
+    @checked_forward
     @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         position_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | int | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         target_ids: torch.LongTensor | None = None,
@@ -314,7 +319,7 @@ class GLMForSeq2Seq(GLMPreTrainedModel, GenerationMixin):
             input_ids=input_ids,
             position_ids=position_ids,
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             sep=sep,
@@ -332,42 +337,23 @@ class GLMForSeq2Seq(GLMPreTrainedModel, GenerationMixin):
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
 
-    def _expand_inputs_for_generation(
-        self, expand_size=1, is_encoder_decoder=False, input_ids=None, **model_kwargs
-    ):
-        """GLM's 3D position_ids are (batch, 2, seq): expand them on dim 0 (transformers takes 3D ones
-        as multimodal (3, batch, seq) positions)."""
-        positions = model_kwargs.pop("position_ids", None)
-        input_ids, model_kwargs = super()._expand_inputs_for_generation(
-            expand_size=expand_size,
-            is_encoder_decoder=is_encoder_decoder,
-            input_ids=input_ids,
-            **model_kwargs,
-        )
-        if positions is not None:
-            model_kwargs["position_ids"] = positions.repeat_interleave(expand_size, dim=0)
-        return input_ids, model_kwargs
+    # generate's bookkeeping of position_ids assumes (batch, seq) positions counting on by one; GLM's
+    # are (batch, 2, seq) and a generated token keeps its blank's position (see the module docstring).
+    generation_owned_inputs = ("position_ids",)
 
-    def _update_model_kwargs_for_generation(
-        self, outputs, model_kwargs, is_encoder_decoder=False, num_new_tokens=1
-    ):
+    def advance_generation_inputs(self, owned, num_new_tokens):
         """A generated token keeps its blank's position and counts the block position on (transformers
         would add 1 to both); ``sep`` stays as it is (generated tokens come after it)."""
-        positions = model_kwargs.pop("position_ids", None)
-        model_kwargs = super()._update_model_kwargs_for_generation(
-            outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
-        )
-        if positions is not None:
-            steps = torch.arange(1, num_new_tokens + 1, device=positions.device)
-            last = positions[..., -1:]
-            if positions.dim() == 3:  # (position, block position)
-                new = torch.stack([last[:, 0].expand(-1, num_new_tokens), last[:, 1] + steps], dim=1)
-            else:
-                new = last + steps
-            model_kwargs["position_ids"] = torch.cat([positions, new], dim=-1)
-        return model_kwargs
+        positions = owned["position_ids"]
+        steps = torch.arange(1, num_new_tokens + 1, device=positions.device)
+        last = positions[..., -1:]
+        if positions.dim() == 3:  # (position, block position)
+            new = torch.stack([last[:, 0].expand(-1, num_new_tokens), last[:, 1] + steps], dim=1)
+        else:
+            new = last + steps
+        return {"position_ids": torch.cat([positions, new], dim=-1)}

@@ -8,14 +8,12 @@ import torch
 from torch import nn
 from transformers import GenerationMixin
 from transformers import initialization as init
-from transformers.cache_utils import Cache
-from transformers.masking_utils import create_causal_mask
 from transformers.modeling_outputs import BaseModelOutputWithPast
-from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from ...blocks import PreNormDecoderBlock
 from ...causal_lm import CausalLMMixin
 from ...decoding import decoder_inputs
+from ...hf_internals import Cache, OutputRecorder, capture_outputs, causal_mask, checked_forward
 from ...layers import MLP, Attention, build_norm
 from ...modeling_base import ZooPreTrainedModel
 from .config import GPT2Config
@@ -26,7 +24,6 @@ class GPT2PreTrainedModel(ZooPreTrainedModel):
     config_class = GPT2Config
     config: GPT2Config
     _no_split_modules = ["PreNormDecoderBlock"]
-    _skip_keys_device_placement = ["past_key_values"]
     _can_record_outputs = {
         "hidden_states": PreNormDecoderBlock,
         "attentions": OutputRecorder(Attention, index=1),
@@ -56,20 +53,21 @@ class GPT2Model(GPT2PreTrainedModel):
         self.norm = build_norm(config)
         self.post_init()
 
+    @checked_forward
     @capture_outputs
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         token_type_ids: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast:
-        inputs_embeds, past_key_values, position_ids, use_cache = decoder_inputs(
-            self, input_ids, inputs_embeds, past_key_values, position_ids, use_cache, kwargs
+        inputs_embeds, cache, position_ids, use_cache = decoder_inputs(
+            self, input_ids, inputs_embeds, cache, position_ids, use_cache, kwargs
         )
 
         hidden_states = inputs_embeds + self.embed_positions(position_ids)
@@ -77,17 +75,17 @@ class GPT2Model(GPT2PreTrainedModel):
             hidden_states = hidden_states + self.embed_tokens(token_type_ids)
         hidden_states = self.dropout(hidden_states)
 
-        mask = create_causal_mask(
+        mask = causal_mask(
             config=self.config,
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
+            cache=cache,
             position_ids=position_ids,
         )
         for block in self.layers:
-            hidden_states = block(hidden_states, mask, past_key_values=past_key_values, **kwargs)
+            hidden_states = block(hidden_states, mask, cache=cache, **kwargs)
         return BaseModelOutputWithPast(
-            last_hidden_state=self.norm(hidden_states), past_key_values=past_key_values if use_cache else None
+            last_hidden_state=self.norm(hidden_states), cache=cache if use_cache else None
         )
 
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers import GenerationMixin
-from transformers.cache_utils import Cache
-from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
 from transformers.modeling_outputs import BaseModelOutputWithPast
-from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from ...blocks import PreNormDecoderBlock
 from ...causal_lm import CausalLMMixin
 from ...decoding import decoder_inputs
+from ...hf_internals import (
+    Cache,
+    OutputRecorder,
+    capture_outputs,
+    causal_mask,
+    checked_forward,
+    sliding_window_causal_mask,
+)
 from ...layers import Attention, RMSNorm, RotaryEmbedding
 from ...modeling_base import ZooPreTrainedModel
 from .config import LlamaConfig
@@ -23,7 +28,6 @@ class LlamaPreTrainedModel(ZooPreTrainedModel):
     config_class = LlamaConfig
     config: LlamaConfig
     _no_split_modules = ["PreNormDecoderBlock"]
-    _skip_keys_device_placement = ["past_key_values"]
     _can_record_outputs = {
         "hidden_states": PreNormDecoderBlock,
         "attentions": OutputRecorder(Attention, index=1),
@@ -44,37 +48,36 @@ class LlamaModel(LlamaPreTrainedModel):
         self.rotary = RotaryEmbedding(config)
         self.post_init()
 
+    @checked_forward
     @capture_outputs
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast:
-        inputs_embeds, past_key_values, position_ids, use_cache = decoder_inputs(
-            self, input_ids, inputs_embeds, past_key_values, position_ids, use_cache, kwargs
+        inputs_embeds, cache, position_ids, use_cache = decoder_inputs(
+            self, input_ids, inputs_embeds, cache, position_ids, use_cache, kwargs
         )
 
-        make_mask = create_sliding_window_causal_mask if self.config.sliding_window else create_causal_mask
+        make_mask = sliding_window_causal_mask if self.config.sliding_window else causal_mask
         mask = make_mask(
             config=self.config,
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
-            past_key_values=past_key_values,
+            cache=cache,
             position_ids=position_ids,
         )
         hidden_states = inputs_embeds
         rotary = self.rotary(hidden_states, position_ids)
         for block in self.layers:
-            hidden_states = block(
-                hidden_states, mask, position_embeddings=rotary, past_key_values=past_key_values, **kwargs
-            )
+            hidden_states = block(hidden_states, mask, position_embeddings=rotary, cache=cache, **kwargs)
         return BaseModelOutputWithPast(
-            last_hidden_state=self.norm(hidden_states), past_key_values=past_key_values if use_cache else None
+            last_hidden_state=self.norm(hidden_states), cache=cache if use_cache else None
         )
 
 

@@ -6,18 +6,26 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers import GenerationMixin
-from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
-from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
 from transformers.modeling_outputs import (
     BaseModelOutput,
     BaseModelOutputWithPastAndCrossAttentions,
     Seq2SeqLMOutput,
     Seq2SeqModelOutput,
 )
-from transformers.utils.generic import can_return_tuple
-from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from ...blocks import PreNormSeq2SeqBlock
+from ...hf_internals import (
+    Cache,
+    DynamicCache,
+    EncoderDecoderCache,
+    OutputRecorder,
+    bidirectional_mask,
+    cache_key_length,
+    can_return_tuple,
+    capture_outputs,
+    causal_mask,
+    checked_forward,
+)
 from ...layers import Attention, CrossAttention, build_norm
 from ...loading import open_weights
 from ...modeling_base import ZooPreTrainedModel
@@ -32,7 +40,6 @@ class T5PreTrainedModel(ZooPreTrainedModel):
     config_class = T5Config
     config: T5Config
     _no_split_modules = ["PreNormSeq2SeqBlock"]
-    _skip_keys_device_placement = ["past_key_values"]
     _supports_flash_attn = False  # the relative position bias is an additive score term flash kernels lack
     _can_record_outputs = {
         "hidden_states": PreNormSeq2SeqBlock,
@@ -91,6 +98,9 @@ class T5Stack(T5PreTrainedModel):
         self.dropout = nn.Dropout(config.hidden_dropout)
         self.post_init()
 
+    # generate hands the encoder every model kwarg, labels included (Seq2SeqTrainer's prediction step);
+    # the LM's forward consumes them and generate has checked them against its signature.
+    @checked_forward(ignored=("labels",))
     @capture_outputs
     def forward(
         self,
@@ -99,7 +109,7 @@ class T5Stack(T5PreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
         encoder_attention_mask: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         use_cache: bool | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPastAndCrossAttentions:
@@ -118,36 +128,33 @@ class T5Stack(T5PreTrainedModel):
         if self.is_decoder:
             if use_cache is None:
                 use_cache = self.config.use_cache and not self.training
-            if use_cache and past_key_values is None:
-                past_key_values = EncoderDecoderCache(DynamicCache(), DynamicCache())
-            self_cache = (
-                past_key_values.self_attention_cache
-                if isinstance(past_key_values, EncoderDecoderCache)
-                else past_key_values
-            )
+            if use_cache and cache is None:
+                cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+            self_cache = cache.self_attention_cache if isinstance(cache, EncoderDecoderCache) else cache
             past_length = self_cache.get_seq_length() if self_cache is not None else 0
-            mask = create_causal_mask(
+            mask = causal_mask(
                 config=self.config,
                 inputs_embeds=inputs_embeds,
                 attention_mask=attention_mask,
-                past_key_values=self_cache,
+                cache=self_cache,
             )
             cross_mask = None
             if encoder_hidden_states is not None:
-                cross_mask = create_bidirectional_mask(
+                cross_mask = bidirectional_mask(
                     config=self.config,
                     inputs_embeds=inputs_embeds,
                     attention_mask=encoder_attention_mask,
                     encoder_hidden_states=encoder_hidden_states,
                 )
         else:
-            use_cache, past_key_values, cross_mask = False, None, None
-            mask = create_bidirectional_mask(
+            use_cache, cache, cross_mask = False, None, None
+            mask = bidirectional_mask(
                 config=self.config, inputs_embeds=inputs_embeds, attention_mask=attention_mask
             )
 
         query_length = inputs_embeds.shape[1]
-        position_bias = self.layers[0].position_bias(query_length, past_length + query_length, past_length)
+        key_length = cache_key_length(self_cache, query_length) if self.is_decoder else query_length
+        position_bias = self.layers[0].position_bias(query_length, key_length, past_length)
         hidden_states = self.dropout(inputs_embeds)
         for block in self.layers:
             hidden_states = block(
@@ -156,12 +163,12 @@ class T5Stack(T5PreTrainedModel):
                 position_bias,
                 encoder_hidden_states,
                 cross_mask,
-                past_key_values=past_key_values,
+                cache=cache,
                 **kwargs,
             )
         return BaseModelOutputWithPastAndCrossAttentions(
             last_hidden_state=self.dropout(self.norm(hidden_states)),
-            past_key_values=past_key_values if use_cache else None,
+            cache=cache if use_cache else None,
         )
 
 
@@ -186,6 +193,7 @@ class T5Model(T5PreTrainedModel):
     def get_decoder(self) -> T5Stack:
         return self.decoder
 
+    @checked_forward
     @can_return_tuple
     def forward(
         self,
@@ -194,7 +202,7 @@ class T5Model(T5PreTrainedModel):
         decoder_input_ids: torch.LongTensor | None = None,
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
@@ -221,13 +229,13 @@ class T5Model(T5PreTrainedModel):
             attention_mask=decoder_attention_mask,
             encoder_hidden_states=encoder_outputs.last_hidden_state,
             encoder_attention_mask=attention_mask,
-            past_key_values=past_key_values,
+            cache=cache,
             use_cache=use_cache,
             **kwargs,
         )
         return Seq2SeqModelOutput(
             last_hidden_state=decoder_outputs.last_hidden_state,
-            past_key_values=decoder_outputs.past_key_values,
+            cache=decoder_outputs.cache,
             decoder_hidden_states=decoder_outputs.hidden_states,
             decoder_attentions=decoder_outputs.attentions,
             cross_attentions=decoder_outputs.cross_attentions,
@@ -262,6 +270,7 @@ class T5ForConditionalGeneration(T5PreTrainedModel, GenerationMixin):
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return self._shift_right(labels)
 
+    @checked_forward
     @can_return_tuple
     def forward(
         self,
@@ -270,7 +279,7 @@ class T5ForConditionalGeneration(T5PreTrainedModel, GenerationMixin):
         decoder_input_ids: torch.LongTensor | None = None,
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
@@ -291,7 +300,7 @@ class T5ForConditionalGeneration(T5PreTrainedModel, GenerationMixin):
             decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask,
             encoder_outputs=encoder_outputs,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             decoder_inputs_embeds=decoder_inputs_embeds,
             use_cache=use_cache,
@@ -307,7 +316,7 @@ class T5ForConditionalGeneration(T5PreTrainedModel, GenerationMixin):
         return Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            cache=outputs.cache,
             decoder_hidden_states=outputs.decoder_hidden_states,
             decoder_attentions=outputs.decoder_attentions,
             cross_attentions=outputs.cross_attentions,

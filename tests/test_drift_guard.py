@@ -1,0 +1,276 @@
+"""The drift guard: what ``generate`` in the installed transformers passes to a forward takes effect.
+
+transformers 5.24 renamed the KV-cache argument (``past_key_values`` -> ``cache``) and zoo's forwards,
+which took only the old name, silently decoded every step with no history. These tests record every
+argument ``generate`` hands each generative class (heads included) and check that each one is a
+declared parameter or a transformers pass-through keyword, that the cache really reaches the forward
+and grows, and that cached == uncached == transformers' own class (where transformers has one) for
+greedy, beam search, seeded sampling, left-padded batches and the static cache.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+
+import tasks.heads  # noqa: F401  (registers the head classes)
+import zoo
+from tasks.heads.unilm import BertForSeq2Seq, RobertaForSeq2Seq
+from zoo.hf_internals import PASS_THROUGH_KWARGS, Cache
+
+VOCAB = 61
+NEW_TOKENS = 8
+MODES = {
+    "greedy": dict(do_sample=False),
+    "beam": dict(do_sample=False, num_beams=3),
+    "sample": dict(do_sample=True, top_k=0),
+}
+
+
+def _noisy(model: torch.nn.Module, seed: int = 0, scale: float = 0.15) -> torch.nn.Module:
+    """Random weights with peaked logits, so greedy choices are far from ties (float noise between a
+    cached and an uncached step cannot flip them)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(torch.randn(param.shape, generator=generator) * scale)
+    return model.eval()
+
+
+def _left_padded(rows: list[list[int]], pad: int) -> dict[str, torch.Tensor]:
+    width = max(map(len, rows))
+    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def _alone(rows: list[list[int]]) -> list[dict[str, torch.Tensor]]:
+    return [
+        {"input_ids": torch.tensor([r]), "attention_mask": torch.ones(1, len(r), dtype=torch.long)}
+        for r in rows
+    ]
+
+
+@dataclass
+class Case:
+    model: torch.nn.Module
+    inputs: dict[str, torch.Tensor]  # a left-padded batch of two prompts of different lengths
+    settings: dict  # eos / pad ids for generate
+    rows_alone: list[dict[str, torch.Tensor]]  # each prompt alone, unpadded
+    reference: torch.nn.Module | None = None  # transformers' class with the same weights
+    static_cache: bool = False  # transformers supports cache_implementation="static" for it
+
+
+_PROMPTS = [[11, 23, 35, 47, 19, 8], [40, 9, 30, 52]]
+
+
+def _from_reference(reference, zoo_class, directory: Path, pad: int = 0, **noise) -> Case:
+    _noisy(reference, **noise)
+    reference.save_pretrained(directory)
+    model = zoo_class.from_pretrained(directory)
+    settings = dict(pad_token_id=pad, eos_token_id=reference.config.eos_token_id)
+    inputs, alone = _left_padded(_PROMPTS, pad), _alone(_PROMPTS)
+    return Case(model, inputs, settings, alone, reference=reference, static_cache=True)
+
+
+def _gpt2(directory, zoo_class=zoo.GPT2ForCausalLM):
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=64, bos_token_id=1, eos_token_id=2
+    )
+    return _from_reference(transformers.GPT2LMHeadModel(config), zoo_class, directory)
+
+
+def _llama(
+    directory, config_class=transformers.LlamaConfig, reference_class=transformers.LlamaForCausalLM, **extra
+):
+    torch.manual_seed(0)
+    config = config_class(
+        vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, bos_token_id=1, eos_token_id=2, **extra,
+    )  # fmt: skip
+    return _from_reference(reference_class(config), zoo.LlamaForCausalLM, directory)
+
+
+def _t5(directory):
+    torch.manual_seed(0)
+    config = transformers.T5Config(
+        vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+        relative_attention_num_buckets=8, relative_attention_max_distance=16, dropout_rate=0.0,
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+    )  # fmt: skip
+    return _from_reference(
+        transformers.T5ForConditionalGeneration(config),
+        zoo.T5ForConditionalGeneration,
+        directory,
+        seed=1,
+        scale=0.5,
+    )
+
+
+def _glm(directory):
+    torch.manual_seed(0)
+    config = zoo.GLMConfig(
+        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=64,
+        embedding_dropout=0.0, hidden_dropout=0.0, attention_dropout=0.0, pad_token_id=0, mask_token_id=3,
+        gmask_token_id=4, sop_token_id=5, eop_token_id=6,
+    )  # fmt: skip
+    model = _noisy(zoo.GLMForSeq2Seq(config), seed=2)
+    contexts = [[11, 23, 3, 47, 19, 8], [40, 3, 30]]
+    alone = [model.blank_infilling_inputs([row]) for row in contexts]
+    return Case(model, model.blank_infilling_inputs(contexts), dict(pad_token_id=0, eos_token_id=6), alone)
+
+
+def _unilm(directory, head_class=BertForSeq2Seq, config_class=zoo.BertConfig, pad=0):
+    torch.manual_seed(0)
+    config = config_class(
+        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        max_position_embeddings=70, pad_token_id=pad, hidden_dropout=0.0, attention_dropout=0.0,
+    )  # fmt: skip
+    model = _noisy(head_class(config))
+    cls, sep = 2, 3
+    prompts = [[cls, *row, sep] for row in _PROMPTS]
+    return Case(model, _left_padded(prompts, pad), dict(pad_token_id=pad, eos_token_id=sep), _alone(prompts))
+
+
+CASES = {
+    "GPT2ForCausalLM": _gpt2,
+    "GPT": lambda d: _gpt2(d, zoo.GPT),
+    "LlamaForCausalLM": _llama,
+    "LlamaForCausalLM-mistral-sliding-window": lambda d: _llama(
+        d, transformers.MistralConfig, transformers.MistralForCausalLM, sliding_window=4
+    ),
+    "LlamaForCausalLM-qwen2-bias": lambda d: _llama(
+        d, transformers.Qwen2Config, transformers.Qwen2ForCausalLM
+    ),
+    "T5ForConditionalGeneration": _t5,
+    "GLMForSeq2Seq": _glm,
+    "BertForSeq2Seq": _unilm,
+    "RobertaForSeq2Seq": lambda d: _unilm(d, RobertaForSeq2Seq, zoo.RobertaConfig, pad=1),
+}
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory):
+    built = {}
+
+    def get(name: str) -> Case:
+        if name not in built:
+            built[name] = CASES[name](tmp_path_factory.mktemp(name))
+        return built[name]
+
+    return get
+
+
+def test_every_generative_class_has_a_case():
+    generative = {cls.__name__ for cls in zoo.registered_classes().values() if cls.can_generate()}
+    covered = {name.split("-")[0] for name in CASES}
+    assert generative, "no generative class registered"
+    assert generative <= covered, (
+        f"generative classes without a drift-guard case: {sorted(generative - covered)}"
+    )
+
+
+def _generate(model, inputs, settings, mode, **options):
+    torch.manual_seed(0)
+    return model.generate(**inputs, **settings, **MODES[mode], max_new_tokens=NEW_TOKENS, **options)
+
+
+class _Recorder:
+    """Every keyword argument each forward call of ``model`` received."""
+
+    def __init__(self, model):
+        self.calls: list[dict] = []
+        self.handle = model.register_forward_pre_hook(self._hook, with_kwargs=True)
+
+    def _hook(self, module, args, kwargs):
+        assert not args, f"generate passed positional arguments {args}"
+        self.calls.append({k: (v.get_seq_length() if isinstance(v, Cache) else v) for k, v in kwargs.items()})
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.remove()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", CASES)
+def test_generate_arguments_take_effect(cases, name, mode):
+    case = cases(name)
+    model = case.model
+    with _Recorder(model) as cached_run:
+        cached = _generate(model, case.inputs, case.settings, mode, use_cache=True)
+    uncached = _generate(model, case.inputs, case.settings, mode, use_cache=False)
+    assert torch.equal(cached, uncached), (
+        f"{name} {mode}: cached {cached.tolist()} != uncached {uncached.tolist()}"
+    )
+
+    signature = inspect.signature(model.forward).parameters
+    for call in cached_run.calls:
+        unknown = set(call) - set(signature) - PASS_THROUGH_KWARGS
+        assert not unknown, (
+            f"generate passed {sorted(unknown)}, which {type(model).__name__}.forward does not take"
+        )
+    # The cache reaches every step after the first, holds the tokens seen so far, and only new ones are fed.
+    steps = cached_run.calls[1:]
+    assert steps, "generate made a single forward call"
+    for step, call in enumerate(steps):
+        fed = call.get("decoder_input_ids", call.get("input_ids"))
+        assert isinstance(call.get("cache"), int) and call["cache"] > 0, (
+            f"step {step + 1} got no cache: {sorted(call)}"
+        )
+        assert fed.shape[-1] == 1, f"step {step + 1} fed {fed.shape[-1]} tokens with a cache"
+
+    new = cached[:, -NEW_TOKENS:]
+    assert len(set(new.flatten().tolist())) > 2, (
+        f"degenerate continuation {new.tolist()}: the test would prove nothing"
+    )
+    if case.reference is not None:
+        expected = _generate(case.reference, case.inputs, case.settings, mode)
+        assert torch.equal(cached, expected), (
+            f"{name} {mode}: zoo {cached.tolist()} != transformers {expected.tolist()}"
+        )
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_left_padded_rows_generate_as_alone(cases, name):
+    case = cases(name)
+    batch = _generate(case.model, case.inputs, case.settings, "greedy")
+    for row, alone_inputs in enumerate(case.rows_alone):
+        alone = _generate(case.model, alone_inputs, case.settings, "greedy")
+        # decoder-only models return prompt + continuation; encoder-decoders the decoder sequence only
+        encoder_decoder = case.model.config.is_encoder_decoder
+        new_in_batch = batch[row, 0 if encoder_decoder else case.inputs["input_ids"].shape[-1] :]
+        new_alone = alone[0, 0 if encoder_decoder else alone_inputs["input_ids"].shape[-1] :]
+        assert torch.equal(new_in_batch[: len(new_alone)], new_alone), f"{name} row {row}"
+
+
+@pytest.mark.parametrize("mode", ["greedy", "beam"])
+@pytest.mark.parametrize("name", [name for name in CASES if "Seq2Seq" not in name])
+def test_static_cache_equals_dynamic_and_transformers(cases, name, mode):
+    case = cases(name)
+    assert case.static_cache
+    dynamic = _generate(case.model, case.inputs, case.settings, mode)
+    static = _generate(case.model, case.inputs, case.settings, mode, cache_implementation="static")
+    expected = _generate(case.reference, case.inputs, case.settings, mode, cache_implementation="static")
+    assert torch.equal(static, dynamic)
+    assert torch.equal(static, expected)
+
+
+def test_an_argument_forward_does_not_use_is_an_error(cases):
+    model = cases("LlamaForCausalLM").model
+    ids = torch.tensor([[5, 6, 7]])
+    with pytest.raises(
+        TypeError, match=r"LlamaForCausalLM.forward got .*'cache_position'.*valid: attention_mask, cache,"
+    ):
+        model(input_ids=ids, cache_position=torch.arange(3))
+    with pytest.raises(TypeError, match=r"'use_cahce' \(did you mean 'use_cache'\?\)"):
+        model(input_ids=ids, use_cahce=False)
+    with pytest.raises(TypeError, match="'token_type_ids'"):  # Llama has no token types: not ignored
+        model(input_ids=ids, token_type_ids=torch.zeros_like(ids))
