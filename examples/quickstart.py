@@ -12,12 +12,17 @@ Runs on a laptop CPU in well under a minute, offline:
 3. Exports the trained model to the transformers layout and generates the same text with plain
    ``transformers.GPT2LMHeadModel``.
 
+Every printed check (parity within 1e-4, the loss going down, cached == uncached generation, identical
+tokens after export) is also enforced: the script exits with status 1, naming the checks that
+failed, if any does not hold.
+
 Scale up: ``--steps``, ``--hidden_size``, ``--layers``; point ``--text_file`` at your own corpus.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
@@ -36,7 +41,11 @@ The zoo opens in the morning. The keeper feeds the models, checks their numbers,
 """
 
 
-def parity_table(workdir: Path) -> None:
+PARITY_TOLERANCE = 1e-4
+
+
+def parity_table(workdir: Path) -> list[str]:
+    """Print each family's largest logit difference from transformers; the failed checks."""
     torch.manual_seed(0)
     small = dict(
         vocab_size=300, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128
@@ -80,6 +89,7 @@ def parity_table(workdir: Path) -> None:
     input_ids = torch.randint(3, 300, (2, 16))
     attention_mask = torch.ones_like(input_ids)
     attention_mask[1, 10:] = 0
+    failed = []
     print(f"{'family':<8} {'transformers class':<28} {'zoo class':<28} max |logits diff|")
     for family, (reference, zoo_class) in cases.items():
         directory = workdir / family
@@ -94,13 +104,17 @@ def parity_table(workdir: Path) -> None:
         keep = attention_mask.bool()
         diff = (expected[keep] - actual[keep]).abs().max().item()
         print(f"{family:<8} {type(reference).__name__:<28} {zoo_class.__name__:<28} {diff:.2e}")
+        if not diff <= PARITY_TOLERANCE:
+            failed.append(f"{family} logits differ from transformers by {diff:.2e} > {PARITY_TOLERANCE}")
+    return failed
 
 
-def train_and_generate(args, workdir: Path) -> None:
+def train_and_generate(args, workdir: Path) -> list[str]:
+    """Train, generate, export and generate again; the failed checks."""
     text = Path(args.text_file).read_text() if args.text_file else TEXT
     tokenizer_model = ByteLevelBPETokenizer()
     tokenizer_model.train_from_iterator(
-        [text], vocab_size=400, min_frequency=1, special_tokens=["<|endoftext|>"]
+        [text], vocab_size=400, min_frequency=1, special_tokens=["<|endoftext|>"], show_progress=False
     )
     tokenizer = transformers.PreTrainedTokenizerFast(
         tokenizer_object=tokenizer_model._tokenizer, eos_token="<|endoftext|>"
@@ -136,22 +150,33 @@ def train_and_generate(args, workdir: Path) -> None:
         use_cpu=True,
         bf16=args.bf16,
         seed=0,
+        dataloader_pin_memory=False,  # nothing to pin to without an accelerator
     )
     trainer = transformers.Trainer(model=model, args=training_args, train_dataset=dataset)
     trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     print(f"loss: {losses[0]:.3f} -> {losses[-1]:.3f}")
+    failed = (
+        [] if losses[-1] < losses[0] else [f"the loss did not go down ({losses[0]:.3f} -> {losses[-1]:.3f})"]
+    )
 
     model.eval()
     prompt = tokenizer(args.prompt, return_tensors="pt")
     generated = model.generate(**prompt, max_new_tokens=30, do_sample=False)
+    uncached = model.generate(**prompt, max_new_tokens=30, do_sample=False, use_cache=False)
     print(f"\nzoo GPT-2 generates:          {tokenizer.decode(generated[0])!r}")
+    print(f"same tokens without the KV cache: {torch.equal(generated, uncached)}")
+    if not torch.equal(generated, uncached):
+        failed.append("cached generation differs from uncached generation")
 
     exported = model.save_reference(workdir / "exported")
     plain = transformers.GPT2LMHeadModel.from_pretrained(exported).eval()
     plain_generated = plain.generate(**prompt, max_new_tokens=30, do_sample=False)
     print(f"transformers GPT2LMHeadModel: {tokenizer.decode(plain_generated[0])!r}")
     print(f"identical tokens after export: {torch.equal(generated, plain_generated)}")
+    if not torch.equal(generated, plain_generated):
+        failed.append("transformers generates other tokens from the exported model")
+    return failed
 
 
 def main() -> None:
@@ -164,9 +189,13 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="train in bf16 autocast")
     args = parser.parse_args()
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()  # per-file save / load bars of tiny models
     with tempfile.TemporaryDirectory() as workdir:
-        parity_table(Path(workdir))
-        train_and_generate(args, Path(workdir))
+        failed = parity_table(Path(workdir)) + train_and_generate(args, Path(workdir))
+    if failed:
+        print("\nFAILED: " + "; ".join(failed), file=sys.stderr)
+        sys.exit(1)
+    print("\nall checks passed")
 
 
 if __name__ == "__main__":

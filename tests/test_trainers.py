@@ -15,6 +15,7 @@ from transformers import Seq2SeqTrainingArguments, Trainer, TrainingArguments
 
 from auto_loader import AutoLoader
 from tasks import get_task
+from tasks.base import model_inputs
 from trainers import TrainingSetupError, build_trainer, last_complete_checkpoint, run_task
 
 METRIC_OF_TASK = {
@@ -83,7 +84,10 @@ def test_every_task_runs_through_trainer_and_saves_what_it_should(task_name, mod
 
     reloaded = AutoLoader(task_name, str(out))
     assert reloaded.directory == out and type(reloaded.get_model()) is type(loader.get_model())
-    batch = loader.get_tokenizer()(["the cat sat on the mat"], return_tensors="pt")
+    # what the family's models take: a WordPiece tokenizer's token_type_ids are no T5 input (a TypeError)
+    batch = model_inputs(
+        loader.get_tokenizer()(["the cat sat on the mat"], return_tensors="pt"), loader.get_model()
+    )
     if family == "t5":
         batch["decoder_input_ids"] = batch["input_ids"][:, :2]
     model = result.trainer.model.eval()
@@ -144,3 +148,34 @@ def test_seq2seq_needs_seq2seq_arguments(model_dir, tmp_path):
     with pytest.raises(TrainingSetupError, match="Seq2SeqTrainingArguments"):
         build_trainer("title-generation", loader.get_model(), loader.get_tokenizer(),
                       TrainingArguments(output_dir=str(tmp_path), use_cpu=True), RECORDS["title-generation"])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("task_name", "family", "aligned"),
+    [("ner", "bert", False), ("classification", "llama", False), ("lm", "gpt2", True)],
+)
+def test_training_aligns_only_the_special_tokens_a_model_uses(
+    task_name, family, aligned, model_dir, tmp_path
+):
+    """Trainer copies the tokenizer's pad / bos / eos ids into the config; a model that cannot generate
+    takes only pad (a WordPiece tokenizer's [SEP] is no eos of a BERT tagger), a causal LM all three."""
+    loader = AutoLoader(task_name, f"tiny-{family}", model_dir=model_dir, **({"labels": LABELS[task_name]} if task_name in LABELS else {}))  # fmt: skip
+    model, tokenizer = loader.get_model(), loader.get_tokenizer()
+    before = {name: getattr(model.config, name) for name in ("bos_token_id", "eos_token_id")}
+    args = _args(task_name, tmp_path, max_steps=1, use_cpu=False)
+    assert args.dataloader_pin_memory  # transformers' default ...
+    trainer = build_trainer(task_name, model, tokenizer, args, train_records=RECORDS[task_name])
+    # ... kept only with an accelerator to pin for (torch warns on every data loader otherwise)
+    assert trainer.args.dataloader_pin_memory == torch.accelerator.is_available()
+    trainer.train()
+    assert model.config.pad_token_id == tokenizer.pad_token_id
+    after = {name: getattr(model.config, name) for name in ("bos_token_id", "eos_token_id")}
+    if aligned:
+        assert after["eos_token_id"] in (tokenizer.eos_token_id, [tokenizer.eos_token_id])
+    else:
+        assert after == before
+        if tokenizer.eos_token_id is not None:
+            assert (
+                model.config.eos_token_id != tokenizer.eos_token_id
+                or before["eos_token_id"] == tokenizer.eos_token_id
+            )

@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainingArguments
 
 from tasks import Task, get_task
 from zoo.errors import ZooError
+from zoo.hf_internals import special_tokens_aligned_for_use
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,10 @@ class _ZooTrainerMixin:
     zoo_eval_records: Any = None
     zoo_labels: list | None = None
     zoo_base_model: str | None = None
+
+    def train(self, *args, **kwargs):
+        with special_tokens_aligned_for_use(self.model):
+            return super().train(*args, **kwargs)
 
     def create_model_card(self, *args, **kwargs) -> None:  # Trainer.push_to_hub calls this
         from .card import write_training_card
@@ -129,6 +135,8 @@ def build_trainer(
         labels = [model.config.id2label[i] for i in range(len(model.config.id2label))]
     if args.label_names is None:
         args.label_names = ["labels"]
+    if args.dataloader_pin_memory and not torch.accelerator.is_available():
+        args.dataloader_pin_memory = False  # nothing to pin to (torch warns on every data loader)
     args.remove_unused_columns = False  # the task's preprocessing keeps only what its collator needs
 
     is_seq2seq = task.head == "seq2seq"
