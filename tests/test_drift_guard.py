@@ -21,6 +21,7 @@ import transformers
 import tasks.heads  # noqa: F401  (registers the head classes)
 import zoo
 from tasks.heads.unilm import BertForSeq2Seq, RobertaForSeq2Seq
+from zoo.errors import UnsupportedCacheError
 from zoo.hf_internals import PASS_THROUGH_KWARGS, Cache
 
 VOCAB = 61
@@ -263,6 +264,17 @@ def test_static_cache_equals_dynamic_and_transformers(cases, name, mode):
     assert torch.equal(static, expected)
 
 
+@pytest.mark.parametrize("name", [name for name in CASES if "Seq2Seq" in name])
+def test_a_static_cache_is_refused_where_the_mask_needs_a_dynamic_one(cases, name):
+    """GLM's and UniLM's own masks span exactly the cached + new positions: a static cache would be
+    read with its empty slots (UniLM generated other tokens, silently), so it is refused by name."""
+    case = cases(name)
+    with pytest.raises(
+        UnsupportedCacheError, match=r"decodes with a dynamic cache only .* got a StaticCache"
+    ):
+        _generate(case.model, case.inputs, case.settings, "greedy", cache_implementation="static")
+
+
 def test_an_argument_forward_does_not_use_is_an_error(cases):
     model = cases("LlamaForCausalLM").model
     ids = torch.tensor([[5, 6, 7]])
@@ -274,3 +286,43 @@ def test_an_argument_forward_does_not_use_is_an_error(cases):
         model(input_ids=ids, use_cahce=False)
     with pytest.raises(TypeError, match="'token_type_ids'"):  # Llama has no token types: not ignored
         model(input_ids=ids, token_type_ids=torch.zeros_like(ids))
+
+
+def _renaming(method, old: str, new: str):
+    def renamed(self, *args, **kwargs):
+        result = method(self, *args, **kwargs)
+        if old in result:
+            result[new] = result.pop(old)
+        return result
+
+    return renamed
+
+
+def test_generate_passing_the_cache_under_a_new_name_fails_loudly(cases, monkeypatch):
+    """The next rename, simulated: generate feeds forward the cache as ``kv_cache=``."""
+    case = cases("LlamaForCausalLM")
+    original = transformers.GenerationMixin.prepare_inputs_for_generation
+    monkeypatch.setattr(
+        transformers.GenerationMixin,
+        "prepare_inputs_for_generation",
+        _renaming(original, "cache", "kv_cache"),
+    )
+    with pytest.raises(
+        TypeError, match=r"LlamaForCausalLM.forward got argument\(s\) it does not use: 'kv_cache'"
+    ):
+        case.model.generate(**case.inputs, **case.settings, max_new_tokens=3)
+
+
+def test_generate_keeping_the_cache_under_a_new_name_fails_loudly(cases, monkeypatch):
+    """The next rename, simulated: generate keeps the returned cache under another name between steps."""
+    case = cases("T5ForConditionalGeneration")
+    original = transformers.GenerationMixin._update_model_kwargs_for_generation
+    monkeypatch.setattr(
+        transformers.GenerationMixin,
+        "_update_model_kwargs_for_generation",
+        _renaming(original, "cache", "kv_cache"),
+    )
+    with pytest.raises(
+        RuntimeError, match="did not hand the cache T5ForConditionalGeneration.forward returned"
+    ):
+        case.model.generate(**case.inputs, **case.settings, max_new_tokens=3)

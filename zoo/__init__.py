@@ -13,6 +13,7 @@ from .errors import (
     ConfigError,
     CorruptCheckpointError,
     UnknownNameError,
+    UnsupportedCacheError,
     WeightsMismatchError,
     ZooError,
 )
@@ -94,6 +95,7 @@ __all__ = [
     "RobertaForMaskedLM",
     "RobertaModel",
     "UnknownNameError",
+    "UnsupportedCacheError",
     "WeightsMismatchError",
     "ZooConfig",
     "ZooError",

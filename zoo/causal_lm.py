@@ -13,9 +13,9 @@ from .hf_internals import Cache, can_return_tuple, checked_forward
 
 
 class CausalLMMixin:
-    """Bases of a family's LM: ``(CausalLMMixin, <Family>PreTrainedModel, GenerationMixin)``.
+    """Bases of a family's LM: ``(CausalLMMixin, <Family>PreTrainedModel, ZooGenerationMixin)``.
 
-    Set ``base_model_class`` to the family's base model. (transformers requires ``GenerationMixin``
+    Set ``base_model_class`` to the family's base model. (transformers requires a ``GenerationMixin``
     as a direct base after the ``PreTrainedModel`` subclass, hence not inherited here.)
     """
 

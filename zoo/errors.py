@@ -14,6 +14,10 @@ class ConfigError(ZooError, ValueError):
     """A configuration file or value is malformed; the message names the file and the field."""
 
 
+class UnsupportedCacheError(ZooError, ValueError):
+    """A KV cache kind (e.g. ``cache_implementation="static"``) the model cannot decode with exactly."""
+
+
 class CheckpointNotFoundError(ZooError, FileNotFoundError):
     """A checkpoint path or Hub id could not be found or reached."""
 

@@ -76,6 +76,7 @@ __all__ = [
     "dynamic_rope_update",
     "fixed_cross_entropy",
     "load_gguf_checkpoint",
+    "require_dynamic_cache",
     "sliding_window_causal_mask",
     "special_tokens_aligned_for_use",
     "warn_if_untested",
@@ -200,6 +201,20 @@ def cache_key_length(cache: Cache | None, query_length: int, layer_idx: int = 0)
     return cache.get_mask_sizes(query_length, layer_idx)[0]
 
 
+def require_dynamic_cache(model, cache: Cache | None, why: str) -> None:
+    """Raise :class:`~zoo.errors.UnsupportedCacheError` unless ``cache`` grows with the sequence (a
+    ``DynamicCache``): a model whose own mask spans exactly the cached + new positions would
+    otherwise read a static cache's empty slots."""
+    if cache is not None and cache.is_compileable:
+        from .errors import UnsupportedCacheError
+
+        raise UnsupportedCacheError(
+            f"{type(model).__name__} decodes with a dynamic cache only ({why}); got a "
+            f"{type(cache).__name__}. Generate without cache_implementation (the default dynamic cache) "
+            "or with use_cache=False"
+        )
+
+
 # -- masks ----------------------------------------------------------------------------------------
 def causal_mask(config, inputs_embeds: torch.Tensor, attention_mask, cache: Cache | None, **options):
     """transformers' causal mask for the configured attention implementation (``options``:
@@ -261,7 +276,9 @@ def special_tokens_aligned_for_use(model) -> Iterator[None]:
 
 # -- generation hooks -----------------------------------------------------------------------------
 class ZooGenerationMixin(GenerationMixin):
-    """``GenerationMixin`` with zoo-named hooks for models whose generation inputs transformers cannot
+    """``GenerationMixin`` as every zoo generative class uses it: a check that ``generate`` hands the
+    cache a forward returned back to the next step (else decoding would go on without history: wrong
+    tokens, no error), and zoo-named hooks for models whose generation inputs transformers cannot
     derive: GLM's 2-D positions (position, block position), UniLM's segments.
 
     (The name ends in ``GenerationMixin``: ``PreTrainedModel.can_generate`` looks for that among the
@@ -315,6 +332,14 @@ class ZooGenerationMixin(GenerationMixin):
         model_kwargs = super()._update_model_kwargs_for_generation(
             outputs, model_kwargs, is_encoder_decoder=is_encoder_decoder, num_new_tokens=num_new_tokens
         )
+        returned = outputs.get(CACHE_ARGUMENT)
+        if returned is not None and model_kwargs.get(CACHE_ARGUMENT) is not returned:
+            raise RuntimeError(
+                f"generate (transformers {transformers.__version__}) did not hand the cache "
+                f"{type(self).__name__}.forward returned back as `{CACHE_ARGUMENT}=`; decoding on would "
+                f"lose its history. zoo is tested with transformers >={TESTED_TRANSFORMERS[0]},"
+                f"<{TESTED_TRANSFORMERS[1]}: the cache's name moved in {sorted(model_kwargs)}"
+            )
         if owned:
             model_kwargs.update(self.advance_generation_inputs(owned, num_new_tokens))
         return model_kwargs

@@ -22,6 +22,7 @@ from zoo.hf_internals import (
     can_return_tuple,
     causal_mask,
     checked_forward,
+    require_dynamic_cache,
 )
 from zoo.models.bert import BertConfig, BertForMaskedLM, BertModel, BertPreTrainedModel, RobertaConfig
 from zoo.models.bert.model import MaskedLMTransform
@@ -111,6 +112,7 @@ class BertForSeq2Seq(BertPreTrainedModel, ZooGenerationMixin):
         if inputs_embeds is None:
             inputs_embeds = self.model.embed_tokens(input_ids)
         batch, length = inputs_embeds.shape[:2]
+        require_dynamic_cache(self, cache, "its UniLM mask spans the cached and new positions")
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
         past_length = cache.get_seq_length() if cache is not None else 0

@@ -92,18 +92,19 @@ class BertModel(BertPreTrainedModel):
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         cache: Cache | None = None,
+        use_cache: bool | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPoolingAndCrossAttentions:
         """``attention_mask``: a (batch, key) padding mask, or a (batch, 1, query, key) mask used as is.
 
         ``cache`` is for masks under which earlier positions never attend to later ones
-        (UniLM's seq2seq mask): the keys and values of cached positions then stay exact.
+        (UniLM's seq2seq mask): the keys and values of cached positions then stay exact. ``use_cache``
+        is taken as transformers' BERT takes it; an encoder caches only into a ``cache`` it is given.
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
         kwargs.pop("output_attentions", None)
         kwargs.pop("output_hidden_states", None)
-        kwargs.pop("use_cache", None)
         past_length = cache.get_seq_length() if cache is not None else 0
         hidden_states = self.embed(input_ids, inputs_embeds, token_type_ids, position_ids, past_length)
         mask = bidirectional_mask(

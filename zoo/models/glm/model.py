@@ -30,6 +30,7 @@ from ...hf_internals import (
     capture_outputs,
     checked_forward,
     fixed_cross_entropy,
+    require_dynamic_cache,
 )
 from ...layers import Attention
 from ...modeling_base import ZooPreTrainedModel
@@ -188,6 +189,7 @@ class GLMModel(GLMPreTrainedModel):
             kwargs,
             default_positions=False,
         )
+        require_dynamic_cache(self, cache, "its blank-infilling mask spans the cached and new positions")
         batch, length = inputs_embeds.shape[:2]
         past_length = cache.get_seq_length() if cache is not None else 0
         if position_ids is None:  # left to right, no blank: positions after the cache, block position 0

@@ -6,14 +6,20 @@ import math
 
 import torch
 from torch import nn
-from transformers import GenerationMixin
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
 from ...blocks import PreNormDecoderBlock
 from ...causal_lm import CausalLMMixin
 from ...decoding import decoder_inputs
-from ...hf_internals import Cache, OutputRecorder, capture_outputs, causal_mask, checked_forward
+from ...hf_internals import (
+    Cache,
+    OutputRecorder,
+    ZooGenerationMixin,
+    capture_outputs,
+    causal_mask,
+    checked_forward,
+)
 from ...layers import MLP, Attention, build_norm
 from ...modeling_base import ZooPreTrainedModel
 from .config import GPT2Config
@@ -89,6 +95,6 @@ class GPT2Model(GPT2PreTrainedModel):
         )
 
 
-class GPT2ForCausalLM(CausalLMMixin, GPT2PreTrainedModel, GenerationMixin):
+class GPT2ForCausalLM(CausalLMMixin, GPT2PreTrainedModel, ZooGenerationMixin):
     base_model_class = GPT2Model
     reference_architectures = {"gpt2": "GPT2LMHeadModel"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import GenerationMixin
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
 from ...blocks import PreNormDecoderBlock
@@ -13,6 +12,7 @@ from ...decoding import decoder_inputs
 from ...hf_internals import (
     Cache,
     OutputRecorder,
+    ZooGenerationMixin,
     capture_outputs,
     causal_mask,
     checked_forward,
@@ -81,7 +81,7 @@ class LlamaModel(LlamaPreTrainedModel):
         )
 
 
-class LlamaForCausalLM(CausalLMMixin, LlamaPreTrainedModel, GenerationMixin):
+class LlamaForCausalLM(CausalLMMixin, LlamaPreTrainedModel, ZooGenerationMixin):
     base_model_class = LlamaModel
     reference_architectures = {
         "llama": "LlamaForCausalLM",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import GenerationMixin
 from transformers.modeling_outputs import (
     BaseModelOutput,
     BaseModelOutputWithPastAndCrossAttentions,
@@ -19,6 +18,7 @@ from ...hf_internals import (
     DynamicCache,
     EncoderDecoderCache,
     OutputRecorder,
+    ZooGenerationMixin,
     bidirectional_mask,
     cache_key_length,
     can_return_tuple,
@@ -245,7 +245,7 @@ class T5Model(T5PreTrainedModel):
         )
 
 
-class T5ForConditionalGeneration(T5PreTrainedModel, GenerationMixin):
+class T5ForConditionalGeneration(T5PreTrainedModel, ZooGenerationMixin):
     _tied_weights_keys = {"lm_head.weight": "model.encoder.embed_tokens.weight"}
     reference_architectures = {"t5": "T5ForConditionalGeneration"}
 
