@@ -298,31 +298,21 @@ def _renaming(method, old: str, new: str):
     return renamed
 
 
-def test_generate_passing_the_cache_under_a_new_name_fails_loudly(cases, monkeypatch):
-    """The next rename, simulated: generate feeds forward the cache as ``kv_cache=``."""
-    case = cases("LlamaForCausalLM")
-    original = transformers.GenerationMixin.prepare_inputs_for_generation
-    monkeypatch.setattr(
-        transformers.GenerationMixin,
-        "prepare_inputs_for_generation",
-        _renaming(original, "cache", "kv_cache"),
-    )
-    with pytest.raises(
-        TypeError, match=r"LlamaForCausalLM.forward got argument\(s\) it does not use: 'kv_cache'"
-    ):
-        case.model.generate(**case.inputs, **case.settings, max_new_tokens=3)
-
-
-def test_generate_keeping_the_cache_under_a_new_name_fails_loudly(cases, monkeypatch):
-    """The next rename, simulated: generate keeps the returned cache under another name between steps."""
-    case = cases("T5ForConditionalGeneration")
-    original = transformers.GenerationMixin._update_model_kwargs_for_generation
-    monkeypatch.setattr(
-        transformers.GenerationMixin,
-        "_update_model_kwargs_for_generation",
-        _renaming(original, "cache", "kv_cache"),
-    )
-    with pytest.raises(
-        RuntimeError, match="did not hand the cache T5ForConditionalGeneration.forward returned"
-    ):
+@pytest.mark.parametrize(
+    ("name", "hook", "error", "message"),
+    [
+        # generate feeds forward the cache as kv_cache=
+        ("LlamaForCausalLM", "prepare_inputs_for_generation", TypeError,
+         r"LlamaForCausalLM.forward got argument\(s\) it does not use: 'kv_cache'"),
+        # generate keeps the returned cache under another name between steps
+        ("T5ForConditionalGeneration", "_update_model_kwargs_for_generation", RuntimeError,
+         "did not hand the cache T5ForConditionalGeneration.forward returned"),
+    ],
+)  # fmt: skip
+def test_the_next_cache_rename_fails_loudly(cases, monkeypatch, name, hook, error, message):
+    """The next upstream rename, simulated in each direction: an error, never tokens decoded without history."""
+    case = cases(name)
+    original = getattr(transformers.GenerationMixin, hook)
+    monkeypatch.setattr(transformers.GenerationMixin, hook, _renaming(original, "cache", "kv_cache"))
+    with pytest.raises(error, match=message):
         case.model.generate(**case.inputs, **case.settings, max_new_tokens=3)

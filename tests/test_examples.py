@@ -281,3 +281,34 @@ def test_unknown_label_fails_the_script(tmp_path):
     assert completed.returncode != 0
     assert f"{dev}: row 2, column 'label': unknown label 'maybe'" in completed.stderr
     assert not (tmp_path / "out").exists()  # nothing trained
+
+
+def test_quickstart_passes_its_checks_and_exits_zero():
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, str(EXAMPLES / "quickstart.py"), "--steps", "60"]
+    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    out = completed.stdout
+    assert "same tokens without the KV cache: True" in out and "identical tokens after export: True" in out
+    assert out.rstrip().endswith("all checks passed")
+    assert "FutureWarning" not in completed.stderr and "pin_memory" not in completed.stderr
+
+
+def test_quickstart_exits_nonzero_naming_a_failed_check(monkeypatch, capsys):
+    quickstart = _module("quickstart")
+    monkeypatch.setattr(
+        quickstart,
+        "parity_table",
+        lambda workdir: ["T5 logits differ from transformers by 1.00e-02 > 0.0001"],
+    )
+    monkeypatch.setattr(
+        quickstart,
+        "train_and_generate",
+        lambda args, workdir: ["cached generation differs from uncached generation"],
+    )
+    monkeypatch.setattr(sys, "argv", ["quickstart.py"])
+    with pytest.raises(SystemExit) as exit_info:
+        quickstart.main()
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "FAILED: T5 logits differ" in err and "cached generation differs from uncached generation" in err
