@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import transformers
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 import zoo
@@ -133,10 +134,13 @@ def _pyproject_transformers_spec() -> SpecifierSet:
 
 
 def _constraint(package: str) -> Version:
-    text = (ROOT / "constraints.txt").read_text(encoding="utf-8")
-    match = re.search(rf"^{re.escape(package)}==(\S+)$", text, flags=re.MULTILINE | re.IGNORECASE)
-    assert match, f"constraints.txt pins no {package}"
-    return Version(match.group(1))
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[canonicalize_name(name)] = Version(version)
+    assert canonicalize_name(package) in pins, f"constraints.txt pins no {package}"
+    return pins[canonicalize_name(package)]
 
 
 def test_tested_range_is_one_fact():
@@ -188,3 +192,19 @@ def test_import_zoo_under_another_transformers_warns_once():
     messages = ast.literal_eval(result.stdout.strip().splitlines()[-1])
     assert len(messages) == 1, messages
     assert "transformers >=5.24.0,<5.25.0" in messages[0] and "5.31.0 is installed" in messages[0]
+
+
+def test_every_pinned_dependency_is_inside_its_declared_range():
+    """constraints.txt is the set CI passed with; pyproject.toml must admit exactly that set."""
+    import tomllib
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    outside = []
+    for line in declared:
+        requirement = Requirement(line)
+        pinned = _constraint(requirement.name)
+        if requirement.specifier and pinned not in requirement.specifier:
+            outside.append(f"{requirement} (pinned {pinned})")
+    assert not outside, outside
