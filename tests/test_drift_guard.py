@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tasks.heads  # noqa: F401  (registers the head classes)
 import zoo
@@ -316,3 +318,33 @@ def test_the_next_cache_rename_fails_loudly(cases, monkeypatch, name, hook, erro
     monkeypatch.setattr(transformers.GenerationMixin, hook, _renaming(original, "cache", "kv_cache"))
     with pytest.raises(error, match=message):
         case.model.generate(**case.inputs, **case.settings, max_new_tokens=3)
+
+
+# Random identifiers, mixed with names a causal LM does take (so both outcomes are drawn).
+_IDENTIFIERS = st.one_of(
+    st.from_regex(r"[a-z_][a-z0-9_]{0,20}", fullmatch=True),
+    st.sampled_from(
+        sorted(PASS_THROUGH_KWARGS | {"attention_mask", "cache", "labels", "position_ids", "use_cache"})
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(names=st.lists(_IDENTIFIERS, min_size=1, max_size=4, unique=True))
+def test_any_keyword_a_forward_does_not_take_is_named_in_a_type_error(cases, names):
+    """Property: whatever keywords a caller adds, each is taken (declared or transformers' pass-through)
+    or the call fails naming every one that is not; no keyword is ever dropped silently."""
+    model = cases("GPT2ForCausalLM").model
+    ids = torch.tensor([[5, 6, 7]])
+    valid = set(inspect.signature(model.forward).parameters) | PASS_THROUGH_KWARGS
+    unknown = [
+        name for name in names if name not in valid and name not in ("past_key_values", "cache_params")
+    ]
+    extra = {name: None for name in names if name not in ("input_ids", "inputs_embeds")}
+    if not unknown:  # only names it takes (all None): the same logits as without them
+        assert torch.equal(model(input_ids=ids, **extra).logits, model(input_ids=ids).logits)
+        return
+    with pytest.raises(TypeError) as raised:
+        model(input_ids=ids, **extra)
+    message = str(raised.value)
+    assert all(repr(name) in message for name in unknown if name in extra), (names, message)
