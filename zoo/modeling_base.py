@@ -65,6 +65,7 @@ class ZooPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
     _supports_flash_attn = True
+    _supports_flex_attn = True  # masks come from transformers' helpers, BlockMasks under flex
     _supports_attention_backend = True
     # Reference model_type -> the WeightMap converting that layout (set by each family).
     weight_maps: ClassVar[dict[str, WeightMap]] = {}

@@ -67,6 +67,7 @@ class BertForSeq2Seq(BertPreTrainedModel, ZooGenerationMixin):
     _tied_weights_keys = BertForMaskedLM._tied_weights_keys
     _optional_checkpoint_prefixes = BertForMaskedLM._optional_checkpoint_prefixes
     _supports_flash_attn = False  # the mask is not causal: it needs a 4D mask
+    _supports_flex_attn = False  # ... built as a tensor the encoder takes as is, never a BlockMask
     # Empty, so that registering this class leaves BertForMaskedLM the class that reference masked-LM
     # checkpoints resolve to; save_reference exports through _MASKED_LM_ARCHITECTURES.
     reference_architectures = {}
@@ -121,7 +122,12 @@ class BertForSeq2Seq(BertPreTrainedModel, ZooGenerationMixin):
         if token_type_ids is None:
             segment = SOURCE_SEGMENT if past_length == 0 else TARGET_SEGMENT
             token_type_ids = torch.full((batch, length), segment, dtype=torch.long, device=device)
-        if past_length > 0 and bool((token_type_ids == SOURCE_SEGMENT).any()):
+        # (a data-dependent check: left to eager runs, so a compiled decode step stays one graph)
+        if (
+            past_length > 0
+            and not torch.compiler.is_compiling()
+            and bool((token_type_ids == SOURCE_SEGMENT).any())
+        ):
             raise ValueError(
                 "source tokens (token_type_ids 0) after cached positions: feed [CLS] source [SEP] in one "
                 "call first, then target tokens (token_type_ids 1)"

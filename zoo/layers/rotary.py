@@ -64,6 +64,12 @@ class RotaryEmbedding(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.rope_type in _DYNAMIC_TYPES:
             return self._computed(hidden_states, position_ids)
+        if torch.compiler.is_compiling():
+            # The table's length depends on the largest position (data-dependent: a graph break under
+            # torch.compile, an error under torch.export); computing from the positions gives the
+            # same float32 values, which the compiler fuses into the attention's prologue.
+            cos, sin = self._cos_sin(position_ids.float())
+            return cos.to(hidden_states.dtype), sin.to(hidden_states.dtype)
         cos, sin = self._tables_for(int(position_ids.max()) + 1, hidden_states.device)
         dtype = hidden_states.dtype
         return cos[position_ids].to(dtype), sin[position_ids].to(dtype)

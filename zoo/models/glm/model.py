@@ -140,6 +140,7 @@ class GLMPreTrainedModel(ZooPreTrainedModel):
     config: GLMConfig
     _no_split_modules = ["PreNormDecoderBlock"]
     _supports_flash_attn = False  # blank-infilling masks are not causal: they need a 4D mask
+    _supports_flex_attn = False  # ... a boolean tensor GLM builds itself, never a BlockMask
     _can_record_outputs = {
         "hidden_states": PreNormDecoderBlock,
         "attentions": OutputRecorder(Attention, index=1),

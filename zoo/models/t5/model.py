@@ -155,6 +155,8 @@ class T5Stack(T5PreTrainedModel):
         query_length = inputs_embeds.shape[1]
         key_length = cache_key_length(self_cache, query_length) if self.is_decoder else query_length
         position_bias = self.layers[0].position_bias(query_length, key_length, past_length)
+        # (batch, heads, query, key), a view: flex attention's score_mod indexes it by batch row
+        position_bias = position_bias.expand(inputs_embeds.shape[0], -1, -1, -1)
         hidden_states = self.dropout(inputs_embeds)
         for block in self.layers:
             hidden_states = block(

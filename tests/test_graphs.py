@@ -1,0 +1,162 @@
+"""Whole graphs and other kernels: torch.export, torch.compile(fullgraph=True) and flex attention.
+
+Every family exports with ``torch.export`` and compiles as one graph (forward and backward, and a
+cached decode step for the generative ones), with the numbers of eager mode; flex attention gives
+the sdpa numbers wherever transformers' own class supports it. Compiling on CPU takes seconds per
+model, so each model compiles once per test.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+
+import pytest
+import torch
+from test_drift_guard import CASES as GENERATIVE
+
+import zoo
+
+ENCODERS = {
+    "BertModel": (zoo.BertModel, zoo.BertConfig, 0),
+    "RobertaModel": (zoo.RobertaModel, zoo.RobertaConfig, 1),
+}
+FAMILIES = [
+    "GPT2ForCausalLM", "GPT", "LlamaForCausalLM", "T5ForConditionalGeneration", "GLMForSeq2Seq",
+    "BertForSeq2Seq", "BertModel", "RobertaModel",
+]  # fmt: skip
+FLEX = ["GPT2ForCausalLM", "LlamaForCausalLM", "LlamaForCausalLM-mistral-sliding-window", "T5ForConditionalGeneration", "BertModel"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    models = {}
+
+    def get(name: str):
+        if name not in models:
+            if name in ENCODERS:
+                model_class, config_class, pad = ENCODERS[name]
+                torch.manual_seed(0)
+                config = config_class(
+                    vocab_size=61, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                    intermediate_size=64, max_position_embeddings=70, pad_token_id=pad,
+                    hidden_dropout=0.0, attention_dropout=0.0,
+                )  # fmt: skip
+                ids = torch.tensor([[2, 11, 23, 35, 47, 3], [2, 40, 9, 3, pad, pad]])
+                models[name] = (
+                    model_class(config).eval(),
+                    {"input_ids": ids, "attention_mask": (ids != pad).long()},
+                )
+            else:
+                case = GENERATIVE[name](tmp_path_factory.mktemp(name))
+                inputs = dict(case.inputs)
+                if case.model.config.is_encoder_decoder:
+                    inputs["decoder_input_ids"] = torch.tensor([[0, 7, 9], [0, 12, 5]])
+                models[name] = (case.model.eval(), inputs)
+        return models[name]
+
+    return get
+
+
+def _call_inputs(model, inputs: dict) -> dict:
+    takes_cache = "use_cache" in inspect.signature(model.forward).parameters
+    return {**inputs, "use_cache": False} if takes_cache else dict(inputs)
+
+
+def _main_output(outputs) -> torch.Tensor:
+    return outputs["logits"] if "logits" in outputs else outputs["last_hidden_state"]
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_torch_export_runs_as_eager(built, name):
+    model, inputs = built(name)
+    inputs = _call_inputs(model, inputs)
+    program = torch.export.export(model, (), kwargs=inputs, strict=False)
+    with torch.no_grad():
+        expected = _main_output(model(**inputs))
+        actual = _main_output(program.module()(**inputs))
+    assert (actual - expected).abs().max().item() <= 1e-5
+
+
+def _labels(model, inputs) -> torch.Tensor:
+    if model.config.is_encoder_decoder:
+        return inputs["decoder_input_ids"]
+    return inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, -100)
+
+
+@pytest.mark.parametrize("name", [name for name in FAMILIES if name not in ENCODERS])
+def test_compiled_fullgraph_training_step_equals_eager_and_does_not_recompile(built, name):
+    model, inputs = built(name)
+    inputs = {**_call_inputs(model, inputs), "labels": _labels(model, inputs)}
+    torch._dynamo.reset()
+    compiled = torch.compile(model, fullgraph=True)  # a graph break is an error
+
+    def loss_and_grads(run):
+        model.zero_grad()
+        loss = run(**inputs).loss
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        model.zero_grad()
+        return loss.item(), grads
+
+    expected_loss, expected = loss_and_grads(model)
+    loss, grads = loss_and_grads(compiled)
+    assert loss == pytest.approx(expected_loss, rel=1e-6, abs=1e-6)
+    assert grads.keys() == expected.keys()
+    for param, grad in grads.items():  # fused kernels reassociate sums: relative to the largest entry
+        assert (grad - expected[param]).abs().max() <= 1e-4 * expected[param].abs().max() + 1e-8, param
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        loss_and_grads(compiled)  # same shapes: the same graph
+
+
+@pytest.mark.parametrize(
+    "name", ["GPT2ForCausalLM", "LlamaForCausalLM", "T5ForConditionalGeneration", "BertForSeq2Seq"]
+)
+def test_compiled_fullgraph_cached_decode_step_equals_eager(built, name):
+    model, inputs = built(name)
+    with torch.no_grad():
+        if model.config.is_encoder_decoder:
+            prefill = model(
+                **{**inputs, "decoder_input_ids": inputs["decoder_input_ids"][:, :1]}, use_cache=True
+            )
+            step = {
+                "encoder_outputs": (prefill.encoder_last_hidden_state,),
+                "attention_mask": inputs["attention_mask"],
+                "decoder_input_ids": inputs["decoder_input_ids"][:, 1:2],
+            }
+        else:
+            prefill = model(**inputs, use_cache=True)
+            mask = torch.cat([inputs["attention_mask"], torch.ones(2, 1, dtype=torch.long)], dim=1)
+            step = {"input_ids": torch.tensor([[17], [29]]), "attention_mask": mask}
+            if name == "BertForSeq2Seq":  # a generated token is a target token, at the next position
+                step["position_ids"] = inputs["attention_mask"].sum(dim=1, keepdim=True)
+        eager_cache = copy.deepcopy(prefill.cache)
+        torch._dynamo.reset()
+        compiled = torch.compile(model, fullgraph=True)
+        actual = compiled(**step, cache=prefill.cache, use_cache=True).logits
+        expected = model(**step, cache=eager_cache, use_cache=True).logits
+    assert prefill.cache.get_seq_length() == eager_cache.get_seq_length() > 0
+    assert (actual - expected).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("name", FLEX)
+def test_flex_attention_equals_sdpa(built, name):
+    model, inputs = built(name)
+    inputs = _call_inputs(model, inputs)
+    with torch.no_grad():  # flex attention on CPU runs without autograd
+        expected = _main_output(model(**inputs))
+        model.set_attn_implementation("flex_attention")
+        try:
+            actual = _main_output(model(**inputs))
+        finally:
+            model.set_attn_implementation("sdpa")
+    keep = inputs["attention_mask"].bool() if not model.config.is_encoder_decoder else slice(None)
+    torch.testing.assert_close(actual[keep], expected[keep], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["GLMForSeq2Seq", "BertForSeq2Seq"])
+def test_flex_attention_is_refused_where_the_mask_is_the_model_s_own(built, name):
+    model, _ = built(name)
+    with pytest.raises(ValueError, match="flex"):
+        model.set_attn_implementation("flex_attention")
+    assert model.config._attn_implementation == "sdpa"
