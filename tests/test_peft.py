@@ -390,3 +390,33 @@ def test_trainer_with_lora_and_activation_checkpointing_lowers_the_loss(tmp_path
     # 5.64 -> 5.14 here: the frozen random lm_head and final norm of the tiny model bound how far LoRA gets
     assert len(losses) == 10 and all(b < a for a, b in zip(losses, losses[1:]))
     assert losses[-1] < losses[0] - 0.4
+
+
+def test_prefix_tuning_trains_as_on_transformers_and_its_generate_is_refused(tmp_path):
+    """PEFT's prefix tuning hands its prefix to forward as ``past_key_values``: the loss and logits equal
+    transformers' Llama under the same prefix. Its ``generate`` (PEFT 0.21.2 on transformers 5.24) passes
+    the prefix as ``past_key_values`` and generate's own empty cache as ``cache``: transformers' class
+    keeps ``cache`` and silently decodes without the prefix; zoo names the conflict instead."""
+    import warnings
+
+    from peft import PrefixTuningConfig, get_peft_model
+    from test_drift_guard import CASES
+
+    case = CASES["LlamaForCausalLM"](tmp_path)
+    config = lambda: PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4)  # noqa: E731
+    torch.manual_seed(0)
+    theirs = get_peft_model(case.reference, config())
+    ours = get_peft_model(case.model, config())
+    ours.prompt_encoder.load_state_dict(theirs.prompt_encoder.state_dict())
+    batch = {
+        "input_ids": torch.tensor([[11, 23, 35, 47]]),
+        "attention_mask": torch.ones(1, 4, dtype=torch.long),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # the old cache name, from PEFT
+        actual = ours(**batch, labels=batch["input_ids"])
+        expected = theirs(**batch, labels=batch["input_ids"])
+        assert (actual.logits - expected.logits).abs().max().item() <= 1e-5
+        assert actual.loss.item() == pytest.approx(expected.loss.item(), abs=1e-6)
+        with pytest.raises(TypeError, match="got both `cache` and `past_key_values`"):
+            ours.generate(**batch, max_new_tokens=3)
