@@ -208,7 +208,9 @@ class ZooPreTrainedModel(PreTrainedModel):
                 dtype = getattr(torch, dtype)
             dtype = None if dtype == "auto" else dtype
 
-            if kwargs:
+            # A quantised checkpoint (torchao, bitsandbytes) holds packed tensors and their scales under
+            # names only transformers' quantizer knows: its loader rebuilds the quantised modules.
+            if kwargs or (data.get("quantization_config") and reference_type is None and gguf_file is None):
                 if reference_type is not None or model_args or gguf_file is not None:
                     raise TypeError(
                         f"{cls.__name__}.from_pretrained got unsupported arguments {sorted(kwargs)} for a "
