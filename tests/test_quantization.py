@@ -9,7 +9,7 @@ from test_drift_guard import CASES
 
 import zoo
 
-torchao = pytest.importorskip("torchao", reason='pip install -c constraints.txt -e ".[dev]"')
+torchao = pytest.importorskip("torchao", reason="pip install torchao==0.18.0 (not in the dev set: noisy on CPU)")
 
 
 def test_torchao_int8_weight_only_survives_save_and_load(tmp_path):

@@ -75,6 +75,7 @@ __all__ = [
     "convert_tiktoken_to_fast",
     "dynamic_rope_update",
     "fixed_cross_entropy",
+    "list_model_type",
     "load_gguf_checkpoint",
     "require_dynamic_cache",
     "sliding_window_causal_mask",
@@ -189,6 +190,20 @@ def convert_tiktoken_to_fast(encoding, directory: str) -> None:
     from transformers.integrations.tiktoken import convert_tiktoken_to_fast as convert
 
     convert(encoding, directory)
+
+
+# -- Auto classes ---------------------------------------------------------------------------------
+def list_model_type(auto_class, model_type: str, model_class: type) -> None:
+    """List ``model_type`` among ``auto_class``'s model types, beside the registration that loads it.
+
+    ``AutoModelForX.register`` makes the Auto class load a custom model type but leaves it out of the
+    model-type tables (``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES``, ...) that clients read to tell what a
+    model is: lm-eval's ``HFLM`` then warns "neither CausalLM nor Seq2SeqLM" and runs a T5 as a
+    causal LM. The entry names the zoo class by its module path, so nothing can mistake it for a
+    transformers class; loading still goes through the registration.
+    """
+    names = auto_class._model_mapping._model_mapping  # the model-type -> class-name table itself
+    names[model_type] = f"{model_class.__module__}.{model_class.__qualname__}"
 
 
 # -- caches ---------------------------------------------------------------------------------------

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from transformers import AutoConfig, AutoModel
+from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
 
 from .errors import UnknownNameError
+from .hf_internals import list_model_type
 
 _ZOO_CLASSES: dict[str, type] = {}  # class name -> class
 _REFERENCE: dict[tuple[str, str], type] = {}  # (reference model_type, transformers architecture) -> zoo class
@@ -39,6 +40,8 @@ def register_class(
     AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
     if auto_class is not None:
         auto_class.register(config_class, cls, exist_ok=True)
+        if auto_class is not AutoModelForSeq2SeqLM or getattr(config_class(), "is_encoder_decoder", False):
+            list_model_type(auto_class, config_class.model_type, cls)
     for reference_type, architecture in cls.reference_architectures.items():
         for name in (architecture, *reference_aliases):
             _REFERENCE[(reference_type, name)] = cls
