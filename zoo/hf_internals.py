@@ -4,15 +4,18 @@ transformers renames its internals between minor releases (5.24 moved the KV cac
 ``past_key_values=`` to ``cache=`` in ``forward``, in model outputs and in the mask helpers, and a
 forward that took only the old name decoded with no history: wrong tokens, no error). So everything
 below that is not transformers' public API (caches, the mask helpers, output capturing, the
-gradient-checkpointing layer, the attention and RoPE registries, the loss functions, the private
+gradient-checkpointing layer, the attention and RoPE registries, the loss functions, the GGUF and
+tiktoken readers, the Auto classes' model-type tables, Trainer's special-token alignment, the private
 generation hooks) is imported or overridden here and nowhere else in the package;
 ``tests/test_internals.py`` fails on a direct import elsewhere. An upstream rename is one edit here.
 
-Two guards make the next rename fail loudly instead of generating garbage:
+Three guards make the next rename fail loudly instead of generating garbage:
 
 * :func:`checked_forward` wraps the forward of every zoo model and head: an argument the forward does
   not declare and transformers does not define as a pass-through keyword (``TransformersKwargs``) is a
   ``TypeError`` naming it, instead of vanishing into ``**kwargs``.
+* :class:`ZooGenerationMixin`, the generation base of every zoo generative class, raises when
+  ``generate`` does not hand the cache a forward returned back to the next step.
 * :func:`warn_if_untested` (called on ``import zoo``) warns once when the installed transformers is
   outside the range this package was tested with.
 """
