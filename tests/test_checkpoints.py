@@ -53,8 +53,10 @@ def test_convert_checkpoint_both_ways(kind, tmp_path):
 @pytest.mark.parametrize("kind", ["gpt2", "bert", "roberta"])
 def test_zoo_layout_round_trip_and_auto_classes(kind, tmp_path):
     _, model = reference_and_zoo(kind, tmp_path / "ref")
-    model.save_pretrained(tmp_path / "zoo")
+    model.save_pretrained(tmp_path / "zoo", layout="zoo")
     assert (tmp_path / "zoo" / "model.safetensors").is_file()
+    config = json.loads((tmp_path / "zoo" / "config.json").read_text())
+    assert config["architectures"] == ["Zoo" + ZOO_CLASS[kind].__name__]  # no class another library has
     again = ZOO_CLASS[kind].from_pretrained(tmp_path / "zoo")
     auto_class = transformers.AutoModelForCausalLM if kind == "gpt2" else transformers.AutoModelForMaskedLM
     via_auto = auto_class.from_pretrained(tmp_path / "zoo")

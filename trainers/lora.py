@@ -40,6 +40,7 @@ from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, Offl
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 
 from tasks.heads import UnsupportedHeadError, family_of, head_class, supported_heads
+from zoo import adapters as zoo_adapters
 from zoo.errors import CheckpointNotFoundError, UnknownNameError, ZooError
 from zoo.loading import _HUB_ID, TransportError
 
@@ -273,8 +274,8 @@ def load_adapter(
     """
     directory = resolve_adapter(adapter, revision=revision, cache_dir=cache_dir, token=token)
     try:
-        with _peft_probe_without_warning():
-            return PeftModel.from_pretrained(model, str(directory), is_trainable=is_trainable)
+        with _peft_probe_without_warning():  # either naming: transformers' (q_proj, ...) or the zoo's
+            return zoo_adapters.load_adapter(model, directory, is_trainable=is_trainable)
     except (RuntimeError, ValueError, KeyError) as error:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
         detail = next((line for line in lines if "size mismatch" in line), lines[0])

@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from peft import PeftModel
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainingArguments
 
 from tasks import Task, get_task
+from zoo.adapters import save_adapter
 from zoo.errors import ZooError
 from zoo.hf_internals import special_tokens_aligned_for_use
 
@@ -243,6 +245,8 @@ def save_outputs(trainer: Trainer, metrics: dict[str, float]) -> Path:
     staging = output_dir / ".saving"
     trainer.save_model(str(staging))
     if trainer.is_world_process_zero():
+        if isinstance(trainer.model, PeftModel):  # the adapter under transformers' module names
+            save_adapter(trainer.model, staging)
         for path in staging.iterdir():
             os.replace(path, output_dir / path.name)
         shutil.rmtree(staging, ignore_errors=True)

@@ -6,6 +6,7 @@ model classes, so ``AutoModelForCausalLM.from_pretrained(zoo_checkpoint)`` works
 
 from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM
 
+from .adapters import AdapterConversionError, load_adapter, register_peft_defaults, save_adapter
 from .configuration import ZooConfig
 from .convert import convert_checkpoint
 from .errors import (
@@ -46,6 +47,7 @@ from .wrappers import CausalLMWrapper, wrap
 __version__ = "0.1.0"
 
 warn_if_untested()  # once, naming the tested range, when transformers is outside it
+register_peft_defaults()  # LoraConfig(task_type=...) / IA3Config() need no target_modules on zoo models
 
 
 def load(name_or_path, **kwargs):
@@ -78,6 +80,9 @@ register_class(T5Model, AutoModel)
 register_class(T5ForConditionalGeneration, AutoModelForSeq2SeqLM)
 
 __all__ = [
+    "AdapterConversionError",
+    "load_adapter",
+    "save_adapter",
     "BertConfig",
     "BertForMaskedLM",
     "BertModel",

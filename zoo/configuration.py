@@ -95,6 +95,14 @@ class ZooConfig(PreTrainedConfig):
             if getattr(self, field) <= 0:
                 raise ValueError(f"{field} must be positive, got {getattr(self, field)}")
 
+    def to_dict(self) -> dict[str, Any]:
+        """The config's fields; ``architectures`` as ``Zoo<Class>``: a zoo-layout ``config.json`` never names
+        a class another library has (``transformers.LlamaForCausalLM`` would load it with random weights)."""
+        data = super().to_dict()
+        if data.get("architectures"):
+            data["architectures"] = [zoo_architecture(name) for name in data["architectures"]]
+        return data
+
     @classmethod
     def from_reference(cls, reference: dict[str, Any]) -> "ZooConfig":
         """Build from the ``config.json`` dict of the transformers reference architecture."""
@@ -103,6 +111,16 @@ class ZooConfig(PreTrainedConfig):
     def to_reference(self, architecture: str) -> PreTrainedConfig:
         """The transformers config that loads this model's exported weights as ``architecture``."""
         raise NotImplementedError(f"{type(self).__name__} does not convert to a transformers config")
+
+
+def zoo_architecture(class_name: str) -> str:
+    """The name a zoo-layout ``config.json`` gives a zoo class: ``LlamaForCausalLM`` -> ``ZooLlamaForCausalLM``."""
+    return (
+        class_name if class_name.startswith(ZOO_ARCHITECTURE_PREFIX) else ZOO_ARCHITECTURE_PREFIX + class_name
+    )
+
+
+ZOO_ARCHITECTURE_PREFIX = "Zoo"
 
 
 def shared_token_fields(reference: dict[str, Any]) -> dict[str, Any]:

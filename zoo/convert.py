@@ -38,7 +38,7 @@ def convert_checkpoint(
     if target == "transformers":
         model.save_reference(destination, max_shard_size=max_shard_size)
     else:
-        model.save_pretrained(destination, max_shard_size=max_shard_size)
+        model.save_pretrained(destination, max_shard_size=max_shard_size, layout="zoo")
     for file in source.iterdir():
         is_weights = file.suffix in (".safetensors", ".bin") or file.name in _MODEL_FILES
         if file.is_file() and not is_weights and not (destination / file.name).exists():

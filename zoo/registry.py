@@ -17,6 +17,7 @@ from typing import Any
 
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
 
+from .configuration import ZOO_ARCHITECTURE_PREFIX
 from .errors import UnknownNameError
 from .hf_internals import list_model_type
 
@@ -42,9 +43,12 @@ def register_class(
         auto_class.register(config_class, cls, exist_ok=True)
         if auto_class is not AutoModelForSeq2SeqLM or getattr(config_class(), "is_encoder_decoder", False):
             list_model_type(auto_class, config_class.model_type, cls)
+    # A class that only exports to another's layout (nanoGPT's GPT as GPT-2) never takes it over.
+    takes_over = getattr(cls, "has_transformers_counterpart", True)
     for reference_type, architecture in cls.reference_architectures.items():
         for name in (architecture, *reference_aliases):
-            _REFERENCE[(reference_type, name)] = cls
+            if takes_over or (reference_type, name) not in _REFERENCE:
+                _REFERENCE[(reference_type, name)] = cls
     if auto_class is AutoModel:
         for model_type in (config_class.model_type, *cls.reference_architectures):
             _BASE_BY_MODEL_TYPE[model_type] = cls
@@ -55,7 +59,10 @@ def zoo_class_for(config: dict[str, Any], source: str = "config.json") -> type:
     """The zoo class for a config dict: by ``architectures`` when given, else the family's base class."""
     model_type = config.get("model_type")
     architectures = config.get("architectures") or []
+    reference_types = {t for t, _ in _REFERENCE}
     for architecture in architectures:
+        if model_type not in reference_types:  # a zoo layout names ``Zoo<Class>`` (earlier saves ``<Class>``)
+            architecture = architecture.removeprefix(ZOO_ARCHITECTURE_PREFIX)
         if architecture in _ZOO_CLASSES and _ZOO_CLASSES[architecture].config_class.model_type == model_type:
             return _ZOO_CLASSES[architecture]
         if (model_type, architecture) in _REFERENCE:

@@ -94,6 +94,26 @@ class WeightMap:
         hit = self._forward.get(f"base:{stripped}")
         return hit, index
 
+    def zoo_target(self, reference_name: str) -> tuple[str, int, int, bool] | None:
+        """Where a reference tensor lands: ``(zoo name, part, parts fused, transposed)``; None if unmapped
+        or dropped. ``"model.layers.0.self_attn.k_proj.weight"`` -> ``("model.layers.0.attn.qkv.weight", 1, 3, False)``."""
+        hit, index = self._lookup(reference_name)
+        if hit is None or hit[0] is None:
+            return None
+        zoo_template, position, count, transposed = hit
+        return _fill(zoo_template, index), position, count, transposed
+
+    def part_sizes(self, config, zoo_name: str, total: int) -> list[int]:
+        """Rows of each reference tensor inside the fused zoo tensor ``zoo_name`` (``total`` rows)."""
+        template = self._zoo_template(zoo_name)
+        count = len(self._reverse[template][0]) if template in self._reverse else 1
+        sizes = self.split_sizes(config, template) if self.split_sizes and count > 1 else None
+        return list(sizes) if sizes else [total // count] * count
+
+    def is_transposed(self, zoo_name: str) -> bool:
+        template = self._zoo_template(zoo_name)
+        return template in self._reverse and self._reverse[template][1]
+
     def to_zoo(
         self, reference: Mapping[str, Lazy], source: str = "checkpoint"
     ) -> tuple[dict[str, Lazy], list[str]]:

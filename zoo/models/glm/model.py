@@ -139,6 +139,7 @@ class GLMPreTrainedModel(ZooPreTrainedModel):
     config_class = GLMConfig
     config: GLMConfig
     _no_split_modules = ["PreNormDecoderBlock"]
+    has_transformers_counterpart = False  # its reference layout is FlagAI's (save_reference writes it)
     _supports_flash_attn = False  # blank-infilling masks are not causal: they need a 4D mask
     _supports_flex_attn = False  # ... a boolean tensor GLM builds itself, never a BlockMask
     _can_record_outputs = {

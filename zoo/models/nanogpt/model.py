@@ -31,7 +31,8 @@ class GPT(GPT2ForCausalLM):
     config_class = GPTConfig
     config: GPTConfig
     weight_maps = {"gpt2": GPT2_WEIGHT_MAP}
-    reference_architectures = {"gpt2": "GPT2LMHeadModel"}
+    reference_architectures = {"gpt2": "GPT2LMHeadModel"}  # save_reference: GPT-2's layout, on request
+    has_transformers_counterpart = False  # nanoGPT's API (model(idx) -> logits) is the zoo's own
     criterion_loss_type = "ForCausalLM"  # the class name does not say so
 
     def __init__(self, config: GPTConfig, tokenizer=None):
