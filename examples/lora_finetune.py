@@ -18,8 +18,10 @@ The default ``tiny-llama`` is a 0.12M-parameter Llama with RANDOM weights (saved
 ``<output_dir>/base-model`` so the adapter reloads) and a BPE tokenizer trained on the 24 sample pairs
 of ``examples/data/instructions_train.jsonl`` (written for this project). Its output layer ``lm_head``
 trains in full beside the LoRA layers (``--lora_modules_to_save``): randomly initialised output
-weights are too small for LoRA alone to move the output. It only shows the pipeline. Load the adapter later with
-``trainers.lora.load_adapter(base_model, "outputs/lora")`` or ``peft.PeftModel.from_pretrained``.
+weights are too small for LoRA alone to move the output. It only shows the pipeline. The adapter names
+transformers' modules (``q_proj``, ``k_proj``, ...; the zoo's fused ``attn.qkv`` is split exactly), so
+``peft.PeftModel.from_pretrained(transformers.LlamaForCausalLM.from_pretrained(base), "outputs/lora")``
+loads it without zoo; on the zoo model, ``zoo.load_adapter`` or ``trainers.lora.load_adapter``.
 
 With a real model (catalog: smollm2-135m, qwen2.5-0.5b, tinyllama-1.1b; a local directory; a Hub id)::
 

@@ -229,3 +229,34 @@ def test_adapters_that_cannot_cross_exactly_say_why(tmp_path):
     assert torch.equal(
         _logits(load_adapter(zoo.load(tmp_path / "base"), tmp_path / "dora")), _logits(dora.eval())
     )
+
+
+def test_trainer_checkpoints_of_an_adapter_use_transformers_names_and_resume_exactly(tmp_path):
+    from transformers import TrainingArguments
+
+    from trainers.task_trainer import ZooTrainer
+
+    _reference_dir("llama", tmp_path)
+    generator = torch.Generator().manual_seed(3)
+    rows = [{"input_ids": ids, "labels": ids} for ids in torch.randint(3, 97, (24, 8), generator=generator)]
+
+    def run(output_dir, max_steps, resume=None):
+        torch.manual_seed(0)
+        model = get_peft_model(zoo.load(tmp_path / "base"), LoraConfig(r=4, task_type=TaskType.CAUSAL_LM))
+        args = TrainingArguments(
+            output_dir=str(output_dir), max_steps=max_steps, per_device_train_batch_size=4, learning_rate=1e-2,
+            lr_scheduler_type="constant", logging_steps=1, save_steps=3, report_to=[], use_cpu=True,
+            dataloader_pin_memory=False, seed=7, disable_tqdm=True,
+        )  # fmt: skip
+        trainer = ZooTrainer(model=model, args=args, train_dataset=rows)
+        trainer.train(resume_from_checkpoint=resume)
+        return [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+
+    uninterrupted = run(tmp_path / "full", 6)
+    run(tmp_path / "cut", 3)
+    checkpoint = tmp_path / "cut" / "checkpoint-3"
+    targets = json.loads((checkpoint / "adapter_config.json").read_text())["target_modules"]
+    assert targets == ["self_attn.k_proj", "self_attn.q_proj", "self_attn.v_proj"]
+    PeftModel.from_pretrained(transformers.LlamaForCausalLM.from_pretrained(tmp_path / "base"), checkpoint)
+    resumed = run(tmp_path / "cut", 6, resume=str(checkpoint))
+    assert resumed[3:] == pytest.approx(uninterrupted[3:], rel=1e-6)

@@ -89,7 +89,7 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
         with torch.no_grad():  # no tensor keeps its initial value (e.g. LayerNorm ones)
             for parameter in model.parameters():
                 parameter.add_(0.1 * torch.randn_like(parameter))
-        model.save_pretrained(root / name)
+        model.save_pretrained(root / name, layout="zoo")  # the zoo fixtures are in the zoo layout
         directories[name] = root / name
     return directories
 
@@ -621,8 +621,8 @@ def sharded(tmp_path) -> Path:
     """A zoo GPT-2 checkpoint in several shards, and the single-file one it must equal."""
     torch.manual_seed(1)
     model = zoo.GPT2ForCausalLM(zoo_gpt2_config())
-    model.save_pretrained(tmp_path / "single")
-    model.save_pretrained(tmp_path / "sharded", max_shard_size="40KB")
+    model.save_pretrained(tmp_path / "single", layout="zoo")
+    model.save_pretrained(tmp_path / "sharded", max_shard_size="40KB", layout="zoo")
     return tmp_path / "sharded"
 
 

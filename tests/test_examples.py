@@ -177,7 +177,9 @@ def test_lora_example(tmp_path):
     completed = run_example("lora_finetune", tmp_path, "--num_predictions", "2")
     check_outputs(tmp_path, ROUGE)
     adapter = json.loads((tmp_path / "adapter_config.json").read_text())
-    assert sorted(adapter["target_modules"]) == ["attn.out", "attn.qkv"] and adapter["r"] == 8
+    # under transformers' module names: PEFT on plain transformers' Llama loads it
+    attention = ["self_attn.k_proj", "self_attn.o_proj", "self_attn.q_proj", "self_attn.v_proj"]
+    assert sorted(adapter["target_modules"]) == attention and adapter["r"] == 8
     assert adapter["base_model_name_or_path"] == str(tmp_path / "base-model")
     assert not (tmp_path / "model.safetensors").exists()  # the adapter only, not a full model
     printed = printed_predictions(completed.stdout)
@@ -188,6 +190,15 @@ def test_lora_example(tmp_path):
     from tasks import get_task
 
     assert [repr(t) for t in get_task("seq2seq").predictor(model, tokenizer).predict(sources)] == printed
+    import peft
+    import torch
+    import transformers
+
+    plain = transformers.LlamaForCausalLM.from_pretrained(tmp_path / "base-model")
+    plain = peft.PeftModel.from_pretrained(plain, tmp_path).eval()
+    ids = tokenizer(sources[0], return_tensors="pt").input_ids
+    with torch.no_grad():
+        assert (plain(ids).logits - model(ids).logits).abs().max() <= 1e-5
     merged = AutoLoader("seq2seq", str(tmp_path / "merged")).get_predictor().predict(sources)
     assert [repr(t) for t in merged] == printed
     assert "answers as base + adapter: True" in completed.stdout

@@ -180,7 +180,8 @@ def test_the_tested_transformers_does_not_warn(fresh_warning_state):
 
 def test_import_zoo_under_another_transformers_warns_once():
     code = (
-        "import warnings, transformers; transformers.__version__ = '5.31.0'\n"
+        # peft first: importing it replaces the transformers module object the version is patched on
+        "import warnings, peft, transformers; transformers.__version__ = '5.31.0'\n"
         "with warnings.catch_warnings(record=True) as caught:\n"
         "    warnings.simplefilter('always')\n"
         "    import zoo, importlib; importlib.reload(zoo)\n"

@@ -196,7 +196,7 @@ def test_save_reference_loads_in_plain_transformers(pair, tmp_path):
 
 def test_save_pretrained_round_trip_through_auto_class(pair, tmp_path):
     _, model, _ = pair
-    model.save_pretrained(tmp_path)
+    model.save_pretrained(tmp_path, layout="zoo")  # the transformers layout: tests/test_layout.py
     loaded = AutoModelForSeq2SeqLM.from_pretrained(tmp_path)
     assert type(loaded) is zoo.T5ForConditionalGeneration
     assert loaded.config.tie_word_embeddings == model.config.tie_word_embeddings

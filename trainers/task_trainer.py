@@ -27,11 +27,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from peft import PeftModel
+from peft import PeftModel, set_peft_model_state_dict
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainingArguments
 
 from tasks import Task, get_task
-from zoo.adapters import save_adapter
+from zoo.adapters import (
+    ADAPTER_WEIGHTS,
+    adapter_to_zoo,
+    names_transformers_modules,
+    read_adapter,
+    save_adapter,
+)
 from zoo.errors import ZooError
 from zoo.hf_internals import special_tokens_aligned_for_use
 
@@ -65,6 +71,37 @@ class _ZooTrainerMixin:
     def train(self, *args, **kwargs):
         with special_tokens_aligned_for_use(self.model):
             return super().train(*args, **kwargs)
+
+    # -- adapters under transformers' module names in every checkpoint ----------------------------
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        super()._save(output_dir, state_dict)
+        if isinstance(self.model, PeftModel) and self.args.should_save:
+            save_adapter(self.model, output_dir or self.args.output_dir)  # rewrites PEFT's zoo-named files
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        if not self._load_adapter_checkpoint(resume_from_checkpoint, model or self.model):
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+
+    def _load_best_model(self) -> None:
+        if not self._load_adapter_checkpoint(self.state.best_model_checkpoint, self.model):
+            super()._load_best_model()
+
+    @staticmethod
+    def _load_adapter_checkpoint(directory: str, model) -> bool:
+        """Load a checkpoint's transformers-named adapter into ``model``'s active adapter; False: not one."""
+        if not isinstance(model, PeftModel) or not (Path(directory) / ADAPTER_WEIGHTS).is_file():
+            return False
+        adapter_name = model.active_adapters[0]
+        config, state = read_adapter(directory)
+        if not names_transformers_modules(model, state):
+            return False
+        _, state = adapter_to_zoo(model, config, state)
+        result = set_peft_model_state_dict(model, state, adapter_name=adapter_name)
+        if result.unexpected_keys:
+            raise TrainingSetupError(
+                f"adapter checkpoint {directory} does not fit the model: {sorted(result.unexpected_keys)[:5]}"
+            )
+        return True
 
     def create_model_card(self, *args, **kwargs) -> None:  # Trainer.push_to_hub calls this
         from .card import write_training_card
@@ -245,8 +282,6 @@ def save_outputs(trainer: Trainer, metrics: dict[str, float]) -> Path:
     staging = output_dir / ".saving"
     trainer.save_model(str(staging))
     if trainer.is_world_process_zero():
-        if isinstance(trainer.model, PeftModel):  # the adapter under transformers' module names
-            save_adapter(trainer.model, staging)
         for path in staging.iterdir():
             os.replace(path, output_dir / path.name)
         shutil.rmtree(staging, ignore_errors=True)

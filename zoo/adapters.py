@@ -33,7 +33,6 @@ need a product that has no exact fused form.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import re
@@ -497,7 +496,9 @@ def _split(config, module, tensors, sizes, rank, alpha):
 
 
 # -- files -----------------------------------------------------------------------------------------
-def _read_adapter(directory: Path) -> tuple[PeftConfig, dict[str, torch.Tensor]]:
+def read_adapter(directory: str | os.PathLike) -> tuple[PeftConfig, dict[str, torch.Tensor]]:
+    """An adapter directory's PEFT config and tensors (safetensors, or a weights-only torch file)."""
+    directory = Path(directory)
     config = PeftConfig.from_pretrained(str(directory))
     weights = directory / ADAPTER_WEIGHTS
     if weights.is_file():
@@ -528,7 +529,7 @@ def load_adapter(
     (exactly; see the module docstring). Frozen unless ``is_trainable``.
     """
     directory = Path(adapter_directory)
-    config, state = _read_adapter(directory)
+    config, state = read_adapter(directory)
     if names_transformers_modules(model, state):
         config, state = adapter_to_zoo(model, config, state)
     config.inference_mode = not is_trainable
@@ -580,7 +581,3 @@ def save_adapter(
     config.inference_mode = True
     config.save_pretrained(str(directory))
     return directory
-
-
-def read_adapter_config(directory: str | os.PathLike) -> dict[str, Any]:
-    return json.loads((Path(directory) / ADAPTER_CONFIG).read_text())
