@@ -788,7 +788,7 @@ def bench_load(shapes: Shapes, workdir: Path, results: dict) -> None:
     ref_dir, zoo_dir = workdir / "load-reference", workdir / "load-zoo"
     original.save_pretrained(ref_dir)
     converted = zoo.GPT2ForCausalLM.from_pretrained(ref_dir)
-    converted.save_pretrained(zoo_dir)
+    converted.save_pretrained(zoo_dir, layout="zoo")
     del converted
     gc.collect()
     zoo_type = json.loads((zoo_dir / "config.json").read_text())["model_type"]

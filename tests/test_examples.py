@@ -210,6 +210,11 @@ def test_yaml_config_with_override(tmp_path):
     check_outputs(tmp_path, {"eval_f1", "eval_loss"}, steps=5)
     card = (tmp_path / "README.md").read_text()
     assert "| learning_rate | 0.005 |" in card  # from the YAML file
+    config = json.loads((tmp_path / "config.json").read_text())  # the card says which layout it is
+    if config["model_type"].startswith("zoo_"):
+        assert f"Saved in the zoo layout (`model_type: {config['model_type']}`" in card
+    else:
+        assert f"Saved in the transformers layout as `transformers.{config['architectures'][0]}`" in card
 
 
 def test_every_script_has_a_config_that_parses():

@@ -76,11 +76,12 @@ def training_card(trainer, dataset_name: str | None = None) -> ModelCard:
         for name, value in sorted(metrics.items())
     ] or None  # fmt: skip
     family = trainer.model.config.model_type.removeprefix("zoo_")
+    layout_lines, transformers_layout = checkpoint_format(trainer.model)
     data = ModelCardData(
         model_name=model_name,
         license=entry.license if entry is not None else None,
         language=list(entry.languages) if entry is not None else None,
-        library_name="transformers",
+        library_name="transformers" if transformers_layout else "zoo-models",
         pipeline_tag=pipeline_tag,
         tags=["zoo-models", task.name, family],
         base_model=base_model,
@@ -121,6 +122,10 @@ def training_card(trainer, dataset_name: str | None = None) -> ModelCard:
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in hyper.items()),
         "",
+        "## Checkpoint format",
+        "",
+        *layout_lines,
+        "",
         "## Use it",
         "",
         "```python",
@@ -137,6 +142,26 @@ def training_card(trainer, dataset_name: str | None = None) -> ModelCard:
         lines += ["## Architecture", "", ARCHITECTURE.get(entry.family, entry.family), "",
                   "## Parity evidence", "", f"{PARITY.get(entry.family, '')}.", ""]  # fmt: skip
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
+
+
+def checkpoint_format(model) -> tuple[list[str], bool]:
+    """What the card says about the files ``save_pretrained`` wrote, and whether transformers loads them."""
+    adapter = hasattr(model, "peft_config") and hasattr(model, "get_base_model")
+    base = model.get_base_model() if adapter else model
+    architecture = getattr(base, "transformers_architecture", None)
+    if architecture is not None:
+        what = "The adapter names the modules of" if adapter else "Saved in the transformers layout as"
+        line = (
+            f"{what} `transformers.{architecture}` (`model_type: {base.config.reference_model_type}`): "
+            "plain transformers (and PEFT, vLLM, TGI) load it without zoo-models."
+        )
+        return [line], True
+    name = type(base).__name__
+    return [
+        f"Saved in the zoo layout (`model_type: {base.config.model_type}`, `architectures: [Zoo{name}]`): "
+        f"`{name}` has no transformers counterpart, so loading it needs `pip install zoo-models` "
+        "(`zoo.load(path)` or the `AutoLoader` below)."
+    ], False
 
 
 def _last_eval(log_history: list[dict]) -> dict:

@@ -133,7 +133,9 @@ class WeightMap:
             zoo_name = _fill(zoo_template, index)
             if count == 1:
                 if zoo_name not in converted:  # duplicates (tied aliases) keep the first
-                    converted[zoo_name] = (lambda t=tensor: t().t().contiguous()) if transposed else tensor
+                    # A transposed view, not a copy: the memory-mapped file stays the storage (as
+                    # transformers' own Conv1D keeps it) and nn.Linear multiplies by its transpose.
+                    converted[zoo_name] = (lambda t=tensor: t().t()) if transposed else tensor
                 continue
             fused.setdefault(zoo_name, [None] * count)[position] = tensor
             fused_names.setdefault(zoo_name, [None] * count)[position] = name
