@@ -260,3 +260,14 @@ def test_trainer_checkpoints_of_an_adapter_use_transformers_names_and_resume_exa
     PeftModel.from_pretrained(transformers.LlamaForCausalLM.from_pretrained(tmp_path / "base"), checkpoint)
     resumed = run(tmp_path / "cut", 6, resume=str(checkpoint))
     assert resumed[3:] == pytest.approx(uninterrupted[3:], rel=1e-6)
+
+
+def test_transformers_load_adapter_on_a_zoo_model_takes_transformers_names(tmp_path):
+    """transformers' own ``model.load_adapter`` (its PEFT integration), on a zoo model."""
+    reference = _reference_dir("llama", tmp_path)
+    peft_reference = get_peft_model(reference, LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    _randomize_adapter(peft_reference)
+    peft_reference.save_pretrained(tmp_path / "adapter")
+    model = zoo.load(tmp_path / "base")
+    model.load_adapter(str(tmp_path / "adapter"))
+    assert (_logits(model) - _logits(peft_reference.eval())).abs().max() <= 1e-5

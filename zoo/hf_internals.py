@@ -78,9 +78,10 @@ __all__ = [
     "convert_tiktoken_to_fast",
     "dynamic_rope_update",
     "fixed_cross_entropy",
+    "forward_builds_mask",
     "list_model_type",
     "load_gguf_checkpoint",
-    "require_dynamic_cache",
+    "require_full_cache",
     "sliding_window_causal_mask",
     "special_tokens_aligned_for_use",
     "warn_if_untested",
@@ -219,18 +220,37 @@ def cache_key_length(cache: Cache | None, query_length: int, layer_idx: int = 0)
     return cache.get_mask_sizes(query_length, layer_idx)[0]
 
 
-def require_dynamic_cache(model, cache: Cache | None, why: str) -> None:
-    """Raise :class:`~zoo.errors.UnsupportedCacheError` unless ``cache`` grows with the sequence (a
-    ``DynamicCache``): a model whose own mask spans exactly the cached + new positions would
-    otherwise read a static cache's empty slots."""
-    if cache is not None and cache.is_compileable:
+def require_full_cache(model, cache: Cache | None, why: str) -> None:
+    """Raise :class:`~zoo.errors.UnsupportedCacheError` if ``cache`` has a sliding-window layer: a model
+    whose own mask lets every later position see the first ones needs all their keys kept."""
+    if cache is not None and any(cache.is_sliding):
         from .errors import UnsupportedCacheError
 
         raise UnsupportedCacheError(
-            f"{type(model).__name__} decodes with a dynamic cache only ({why}); got a "
-            f"{type(cache).__name__}. Generate without cache_implementation (the default dynamic cache) "
-            "or with use_cache=False"
+            f"{type(model).__name__} needs every cached key ({why}); a {type(cache).__name__} with "
+            "sliding-window layers drops the earliest. Generate with the default dynamic cache or "
+            'cache_implementation="static"'
         )
+
+
+def _padding_mask_over_cache(config, inputs_embeds: torch.Tensor, attention_mask, cache, **_):
+    if attention_mask is None:
+        return None
+    key_length = cache_key_length(cache, inputs_embeds.shape[1])
+    return torch.nn.functional.pad(attention_mask, (0, key_length - attention_mask.shape[-1]))
+
+
+def forward_builds_mask(model_class: type) -> type:
+    """Class decorator: ``generate`` hands ``model_class.forward`` the 2-D padding mask with any cache.
+
+    With a static cache, ``generate`` builds the 4-D mask ahead of ``forward``
+    (``create_masks_for_generate``), causal, and a forward takes a 4-D mask as is; a model whose mask
+    is not causal (GLM's context, UniLM's source are attended bidirectionally) builds it itself. The
+    padding mask comes extended over the keys :func:`cache_key_length` counts (a static cache's
+    allocated length), so that every decode step has the same shapes and compiles to one graph.
+    """
+    model_class.create_masks_for_generate = staticmethod(_padding_mask_over_cache)
+    return model_class
 
 
 # -- masks ----------------------------------------------------------------------------------------

@@ -475,7 +475,7 @@ class ZooPreTrainedModel(PreTrainedModel):
         if layout is not None and layout not in LAYOUTS:
             raise UnknownNameError("save layout", layout, LAYOUTS)
         if layout is None:
-            layout = "zoo"
+            layout = "zoo"  # also with adapters injected by ``load_adapter``: transformers saves those
             if self.transformers_architecture is not None and not self._adapters_loaded():
                 try:
                     self._reference_config()
@@ -495,8 +495,8 @@ class ZooPreTrainedModel(PreTrainedModel):
             return
         if self._adapters_loaded():
             raise ConfigError(
-                f"{type(self).__name__} holds PEFT adapters; save them with zoo.adapters.save_adapter, "
-                "or merge them first (merge_and_unload) to save a full model in the transformers layout"
+                f"{type(self).__name__} holds adapters injected by load_adapter; merge them first "
+                "(merge_and_unload) to save the full model in the transformers layout, or save with layout='zoo'"
             )
         hub = {k: kwargs.pop(k) for k in ("repo_id", "commit_message", "create_pr", "private") if k in kwargs}
         kwargs.pop("safe_serialization", None)  # always safetensors
@@ -532,6 +532,28 @@ class ZooPreTrainedModel(PreTrainedModel):
         classes whose default save is the zoo layout: nanoGPT's ``GPT`` as GPT-2, GLM as FlagAI's)."""
         self.save_pretrained(save_directory, max_shard_size=max_shard_size, layout="transformers")
         return Path(save_directory)
+
+    def load_adapter(
+        self, peft_model_id=None, adapter_name=None, peft_config=None, adapter_state_dict=None, **kwargs
+    ):
+        """transformers' ``model.load_adapter``, also for adapters trained on transformers' class of this
+        architecture (``q_proj`` / ``k_proj`` / ``v_proj``: renamed and fused exactly, ``zoo/adapters.py``)."""
+        if peft_model_id is not None and peft_config is None and adapter_state_dict is None:
+            from .adapters import ADAPTER_WEIGHTS, adapter_to_zoo, names_transformers_modules, read_adapter
+
+            if (Path(peft_model_id) / ADAPTER_WEIGHTS).is_file():
+                config, state = read_adapter(peft_model_id)
+                if names_transformers_modules(self, state):
+                    config, state = adapter_to_zoo(self, config, state)
+                    peft_model_id = None
+                    kwargs.update(peft_config=config, adapter_state_dict=state)
+        return super().load_adapter(
+            peft_model_id,
+            adapter_name=adapter_name,
+            peft_config=kwargs.pop("peft_config", peft_config),
+            adapter_state_dict=kwargs.pop("adapter_state_dict", adapter_state_dict),
+            **kwargs,
+        )
 
     def _adapters_loaded(self) -> bool:
         """transformers' own PEFT integration injected adapters into this model (``model.load_adapter``)."""

@@ -26,11 +26,13 @@ from ...hf_internals import (
     Cache,
     OutputRecorder,
     ZooGenerationMixin,
+    cache_key_length,
     can_return_tuple,
     capture_outputs,
     checked_forward,
     fixed_cross_entropy,
-    require_dynamic_cache,
+    forward_builds_mask,
+    require_full_cache,
 )
 from ...layers import Attention
 from ...modeling_base import ZooPreTrainedModel
@@ -41,26 +43,40 @@ from .weights import GLM_WEIGHT_MAP
 def blank_infilling_mask(
     attention_mask: torch.Tensor | int | None,
     query_length: int,
-    past_length: int,
+    past_length: torch.Tensor | int,
     device: torch.device,
     sep: torch.Tensor | int | None = None,
+    key_length: int | None = None,
 ) -> torch.Tensor:
-    """Boolean (batch or 1, 1, query, past + query) mask, True where attention is allowed."""
-    key_length = past_length + query_length
+    """Boolean (batch or 1, 1, query, key) mask, True where attention is allowed.
+
+    The keys are the ``key_length`` positions the cache hands attention: by default ``past_length +
+    query_length`` (a dynamic cache's); with a static cache, its allocated length, whose slots after the
+    written ones are masked out as later positions are.
+    """
+    if key_length is None:
+        key_length = past_length + query_length
     mask = torch.as_tensor(attention_mask, device=device) if attention_mask is not None else None
     if mask is not None and mask.dim() >= 3:
         mask = mask[:, None] if mask.dim() == 3 else mask
-        return mask[..., -key_length:].bool()  # FlagAI keeps the last keys (its memory comes first)
+        return _fit_keys(mask.bool(), key_length)
     if mask is not None and mask.dim() <= 1:  # FlagAI passes sep as the attention mask
         mask, sep = None, mask
-    queries = torch.arange(past_length, key_length, device=device).view(-1, 1)
+    queries = past_length + torch.arange(query_length, device=device).view(-1, 1)
     keys = torch.arange(key_length, device=device).view(1, -1)
     allowed = (keys <= queries)[None, None]  # no sep: left to right, as the Hub's GLM defaults to
     if sep is not None:  # the context [0, sep) is visible to every query
         allowed = allowed | (keys[None, None] < torch.as_tensor(sep, device=device).reshape(-1, 1, 1, 1))
     if mask is not None:  # (batch, key) padding mask
-        allowed = allowed & mask[:, None, None, -key_length:].bool()
+        allowed = allowed & _fit_keys(mask.bool(), key_length)[:, None, None]
     return allowed
+
+
+def _fit_keys(mask: torch.Tensor, key_length: int) -> torch.Tensor:
+    """``mask`` over its last ``key_length`` keys (FlagAI's memory comes first), extended with masked-out
+    keys to ``key_length`` when it spans only the written ones (a static cache's)."""
+    mask = mask[..., -key_length:]
+    return nn.functional.pad(mask, (0, key_length - mask.shape[-1]))
 
 
 def _blank_positions(row: Sequence[int], mask_token_ids: Sequence[int]) -> list[int]:
@@ -191,11 +207,11 @@ class GLMModel(GLMPreTrainedModel):
             kwargs,
             default_positions=False,
         )
-        require_dynamic_cache(self, cache, "its blank-infilling mask spans the cached and new positions")
+        require_full_cache(self, cache, "its context is visible from every position")
         batch, length = inputs_embeds.shape[:2]
-        past_length = cache.get_seq_length() if cache is not None else 0
+        past_length = cache.get_seq_length() if cache is not None else 0  # a tensor in a static cache
         if position_ids is None:  # left to right, no blank: positions after the cache, block position 0
-            positions = torch.arange(past_length, past_length + length, device=inputs_embeds.device)
+            positions = past_length + torch.arange(length, device=inputs_embeds.device)
             position_ids = positions.expand(batch, -1)
             if self.config.block_position_encoding:
                 position_ids = torch.stack([position_ids, torch.zeros_like(position_ids)], dim=1)
@@ -216,7 +232,14 @@ class GLMModel(GLMPreTrainedModel):
             hidden_states = inputs_embeds + self.embed_positions(position_ids)
         hidden_states = self.dropout(hidden_states)
 
-        mask = blank_infilling_mask(attention_mask, length, past_length, inputs_embeds.device, sep=sep)
+        mask = blank_infilling_mask(
+            attention_mask,
+            length,
+            past_length,
+            inputs_embeds.device,
+            sep=sep,
+            key_length=cache_key_length(cache, length),
+        )
         for block in self.layers:
             hidden_states = block(hidden_states, mask, cache=cache, **kwargs)
         return BaseModelOutputWithPast(
@@ -224,6 +247,7 @@ class GLMModel(GLMPreTrainedModel):
         )
 
 
+@forward_builds_mask
 class GLMForSeq2Seq(GLMPreTrainedModel, ZooGenerationMixin):
     """GLM with its LM head (the tied word embeddings): blank filling and its training loss."""
 
