@@ -8,6 +8,7 @@ from safetensors.torch import load_file, save_file
 
 import zoo
 from zoo import GLMForSeq2Seq, GLMModel
+from zoo.hf_internals import StaticCache
 
 flagai_glm = pytest.importorskip("flagai.model.glm_model", reason="pip install --no-deps flagai==1.8.4")
 
@@ -204,17 +205,27 @@ def test_blank_filling_generate_matches_flagai_greedy_decode(reference, zoo_lm):
     kwargs = dict(max_new_tokens=6, do_sample=False, eos_token_id=None, pad_token_id=0)
     cached = zoo_lm.generate(**inputs, **kwargs)
     uncached = zoo_lm.generate(**inputs, use_cache=False, **kwargs)
+    static = zoo_lm.generate(**inputs, cache_implementation="static", **kwargs)
     assert torch.equal(cached, uncached)
+    assert torch.equal(static, cached)
     assert torch.equal(cached[:, :9], inputs["input_ids"])
     for row in range(2):
         assert cached[row, 9:].tolist() == _flagai_greedy_blank(reference, contexts[row], 6)
 
 
-def test_cached_forward_equals_full_forward(zoo_lm):
+@pytest.mark.parametrize("static", [False, True])
+def test_cached_forward_equals_full_forward(static, zoo_lm):
     input_ids, position_ids, sep = _case("MASK")
+    cache = StaticCache(config=zoo_lm.config, max_cache_len=20) if static else None
     with torch.no_grad():
         full = zoo_lm(input_ids=input_ids, position_ids=position_ids, attention_mask=sep).logits
-        head = zoo_lm(input_ids=input_ids[:, :11], position_ids=position_ids[..., :11], attention_mask=sep)
+        head = zoo_lm(
+            input_ids=input_ids[:, :11],
+            position_ids=position_ids[..., :11],
+            attention_mask=sep,
+            cache=cache,
+            use_cache=True,
+        )
         tail = zoo_lm(
             input_ids=input_ids[:, 11:],
             position_ids=position_ids[..., 11:],
@@ -311,6 +322,7 @@ def test_fill_blanks_fills_every_blank_as_flagai(flagai_dir, reference, zoo_lm):
     assert any(ends) and not all(ends)  # both ways a blank ends are covered
     model = GLMForSeq2Seq.from_pretrained(flagai_dir, **{**SPECIAL, "eop_token_id": eop})
     assert model.fill_blanks(contexts, max_new_tokens=steps) == expected  # a padded batch
+    assert model.fill_blanks(contexts, max_new_tokens=steps, cache_implementation="static") == expected
     assert model.fill_blanks([contexts[2]], max_new_tokens=steps, use_cache=False) == [expected[2]]
     spans = zoo_lm.fill_blanks(torch.tensor([contexts[1]]), max_new_tokens=3)  # no [eop] emitted
     assert spans == [[_flagai_greedy_blank(reference, torch.tensor(contexts[1]), 3)]]
@@ -323,6 +335,7 @@ def test_padded_batch_generates_each_row_as_alone(num_beams, zoo_lm):
     inputs = zoo_lm.blank_infilling_inputs(contexts)
     assert inputs["attention_mask"].sum(-1).tolist() == [len(row) + 1 for row in contexts]
     batch = zoo_lm.generate(**inputs, **kwargs)[:, -5:]
+    assert torch.equal(zoo_lm.generate(**inputs, **kwargs, cache_implementation="static")[:, -5:], batch)
     padded = inputs["input_ids"][:, :-1]  # the same batch as a left-padded tensor with its mask
     again = zoo_lm.blank_infilling_inputs(padded, attention_mask=inputs["attention_mask"][:, :-1])
     assert all(torch.equal(again[key], value) for key, value in inputs.items())

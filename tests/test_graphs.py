@@ -1,9 +1,9 @@
 """Whole graphs and other kernels: torch.export, torch.compile(fullgraph=True) and flex attention.
 
 Every family exports with ``torch.export`` and ONNX, and compiles as one graph (forward and
-backward, and a cached decode step for the generative ones), with the numbers of eager mode; flex
-attention gives the sdpa numbers wherever transformers' own class supports it. Compiling on CPU
-takes seconds per model, so each model compiles once per test.
+backward, and a cached decode step for the generative ones, over a static cache too for GLM and
+UniLM), with the numbers of eager mode; flex attention gives the sdpa numbers wherever transformers'
+own class supports it. Compiling on CPU takes seconds per model, so each model compiles once per test.
 """
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ import inspect
 import pytest
 import torch
 from test_drift_guard import CASES as GENERATIVE
+from torch._dynamo.utils import counters
+from transformers import CompileConfig
 
 import zoo
+from zoo.hf_internals import StaticCache
 
 ENCODERS = {
     "BertModel": (zoo.BertModel, zoo.BertConfig, 0),
@@ -118,9 +121,18 @@ def test_compiled_fullgraph_training_step_equals_eager_and_does_not_recompile(bu
 
 
 @pytest.mark.parametrize(
-    "name", ["GPT2ForCausalLM", "LlamaForCausalLM", "T5ForConditionalGeneration", "BertForSeq2Seq"]
+    ("name", "cache"),
+    [
+        ("GPT2ForCausalLM", "dynamic"),
+        ("LlamaForCausalLM", "dynamic"),
+        ("T5ForConditionalGeneration", "dynamic"),
+        ("GLMForSeq2Seq", "dynamic"),
+        ("GLMForSeq2Seq", "static"),
+        ("BertForSeq2Seq", "dynamic"),
+        ("BertForSeq2Seq", "static"),
+    ],
 )
-def test_compiled_fullgraph_cached_decode_step_equals_eager(built, name):
+def test_compiled_fullgraph_cached_decode_step_equals_eager(built, name, cache):
     model, inputs = built(name)
     with torch.no_grad():
         if model.config.is_encoder_decoder:
@@ -133,17 +145,41 @@ def test_compiled_fullgraph_cached_decode_step_equals_eager(built, name):
                 "decoder_input_ids": inputs["decoder_input_ids"][:, 1:2],
             }
         else:
-            prefill = model(**inputs, use_cache=True)
+            # (static: GLM and UniLM, whose own masks span the cache's allocated keys)
+            empty = StaticCache(config=model.config, max_cache_len=16) if cache == "static" else None
+            prefill = model(**inputs, cache=empty, use_cache=True)
             mask = torch.cat([inputs["attention_mask"], torch.ones(2, 1, dtype=torch.long)], dim=1)
             step = {"input_ids": torch.tensor([[17], [29]]), "attention_mask": mask}
             if name == "BertForSeq2Seq":  # a generated token is a target token, at the next position
                 step["position_ids"] = inputs["attention_mask"].sum(dim=1, keepdim=True)
+            if name == "GLMForSeq2Seq":  # ... keeps its blank's position and counts the block position on
+                step["position_ids"] = inputs["position_ids"][..., -1:] + torch.tensor([0, 1]).view(1, 2, 1)
+                step["sep"] = inputs["sep"]
         eager_cache = copy.deepcopy(prefill.cache)
         compiled = _compiled(model, name)
         actual = compiled(**step, cache=prefill.cache, use_cache=True).logits
         expected = model(**step, cache=eager_cache, use_cache=True).logits
     assert prefill.cache.get_seq_length() == eager_cache.get_seq_length() > 0
     assert (actual - expected).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("name", ["GLMForSeq2Seq", "BertForSeq2Seq"])
+def test_generate_compiles_one_graph_for_every_static_cache_step_and_equals_dynamic(name, tmp_path):
+    """Every decode step over a static cache has the same shapes (the padding mask spans the allocated
+    keys), so generate compiles one graph for all of them, and decodes the dynamic cache's tokens."""
+    case = GENERATIVE[name](tmp_path)
+    options = dict(**case.settings, do_sample=False, max_new_tokens=6)
+    compile_config = CompileConfig(fullgraph=True, backend="aot_eager", mode=None, dynamic=False)
+    compile_config._compile_all_devices = True  # generate compiles on accelerators only otherwise
+    dynamic = case.model.generate(**case.inputs, **options)
+    torch._dynamo.reset()
+    counters.clear()
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        static = case.model.generate(
+            **case.inputs, **options, cache_implementation="static", compile_config=compile_config
+        )
+    assert counters["stats"]["unique_graphs"] == 1
+    assert torch.equal(static, dynamic)
 
 
 @pytest.mark.parametrize("name", FLEX)

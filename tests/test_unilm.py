@@ -169,11 +169,12 @@ def generate_new(model, batch, **kwargs) -> list[list[int]]:
 
 @pytest.mark.parametrize("family", ["bert", "roberta"])
 @torch.no_grad()
-def test_greedy_generation_matches_a_full_recompute_decode_with_and_without_cache(family):
+def test_greedy_generation_matches_a_full_recompute_decode_with_either_cache_and_without(family):
     model = tiny_model(family)
     batch = unilm_rows(family, [(SOURCE, None)])
     expected = reference_greedy(model, batch["input_ids"][0].tolist(), steps=8)
     assert generate_new(model, batch, max_new_tokens=8) == [expected]
+    assert generate_new(model, batch, max_new_tokens=8, cache_implementation="static") == [expected]
     assert generate_new(model, batch, max_new_tokens=8, use_cache=False) == [expected]
     assert len(set(expected)) > 1  # a decode that repeats one token would prove little
 
@@ -192,6 +193,8 @@ def test_left_padded_batches_generate_as_rows_alone_greedy_and_beam(family):
         ]
         assert together == alone
         assert generate_new(model, batch, max_new_tokens=6, use_cache=False, **kwargs) == together
+        static = generate_new(model, batch, max_new_tokens=6, cache_implementation="static", **kwargs)
+        assert static == together
 
 
 @torch.no_grad()

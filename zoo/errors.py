@@ -15,7 +15,8 @@ class ConfigError(ZooError, ValueError):
 
 
 class UnsupportedCacheError(ZooError, ValueError):
-    """A KV cache kind (e.g. ``cache_implementation="static"``) the model cannot decode with exactly."""
+    """A KV cache kind the model cannot decode with exactly (e.g. a sliding-window cache for GLM, whose
+    mask attends to the whole context)."""
 
 
 class CheckpointNotFoundError(ZooError, FileNotFoundError):

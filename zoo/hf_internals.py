@@ -233,7 +233,7 @@ def require_full_cache(model, cache: Cache | None, why: str) -> None:
         )
 
 
-def _padding_mask_over_cache(config, inputs_embeds: torch.Tensor, attention_mask, cache, **_):
+def _padding_mask_over_cache(inputs_embeds: torch.Tensor, attention_mask, cache, **_):
     if attention_mask is None:
         return None
     key_length = cache_key_length(cache, inputs_embeds.shape[1])

@@ -22,7 +22,8 @@ from zoo.hf_internals import (
     can_return_tuple,
     causal_mask,
     checked_forward,
-    require_dynamic_cache,
+    forward_builds_mask,
+    require_full_cache,
 )
 from zoo.models.bert import BertConfig, BertForMaskedLM, BertModel, BertPreTrainedModel, RobertaConfig
 from zoo.models.bert.model import MaskedLMTransform
@@ -39,6 +40,7 @@ def unilm_block_ids(token_type_ids: torch.Tensor) -> torch.Tensor:
     return torch.where(token_type_ids == SOURCE_SEGMENT, 0, -1)
 
 
+@forward_builds_mask
 class BertForSeq2Seq(BertPreTrainedModel, ZooGenerationMixin):
     """BERT + masked-LM head trained and decoded as UniLM (Dong et al., 2019) seq2seq.
 
@@ -58,8 +60,9 @@ class BertForSeq2Seq(BertPreTrainedModel, ZooGenerationMixin):
 
     Generation: ``generate(input_ids=[CLS] source [SEP], attention_mask=..., eos_token_id=sep_id,
     pad_token_id=pad_id)`` with ``token_type_ids`` all 0 or omitted; every generated token gets segment
-    1. Greedy and beam search use a KV cache (``DynamicCache``): under this mask no position attends to
-    a later one, so the cached keys and values of a post-LN encoder stay exact. Batches are left padded.
+    1. Greedy and beam search use a KV cache, dynamic or static (``cache_implementation="static"``):
+    under this mask no position attends to a later one, so the cached keys and values of a post-LN
+    encoder stay exact. Batches are left padded.
     """
 
     criterion_loss_type = "ForCausalLM"  # position t predicts token t + 1
@@ -88,7 +91,7 @@ class BertForSeq2Seq(BertPreTrainedModel, ZooGenerationMixin):
         if attention_mask is not None and attention_mask.dim() == 2:
             positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -length:]
         else:
-            positions = torch.arange(past_length, past_length + length, device=device).expand(batch, -1)
+            positions = (past_length + torch.arange(length, device=device)).expand(batch, -1)
         return positions + self._position_offset()
 
     @checked_forward
@@ -113,19 +116,20 @@ class BertForSeq2Seq(BertPreTrainedModel, ZooGenerationMixin):
         if inputs_embeds is None:
             inputs_embeds = self.model.embed_tokens(input_ids)
         batch, length = inputs_embeds.shape[:2]
-        require_dynamic_cache(self, cache, "its UniLM mask spans the cached and new positions")
+        require_full_cache(self, cache, "its source is visible from every target position")
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
-        past_length = cache.get_seq_length() if cache is not None else 0
+        past_length = cache.get_seq_length() if cache is not None else 0  # a tensor in a static cache
         device = inputs_embeds.device
 
         if token_type_ids is None:
-            segment = SOURCE_SEGMENT if past_length == 0 else TARGET_SEGMENT
-            token_type_ids = torch.full((batch, length), segment, dtype=torch.long, device=device)
+            # (compared as a tensor: a static cache's length is one, and reading it breaks a compiled graph)
+            after_cache = torch.as_tensor(past_length, device=device) > 0
+            token_type_ids = torch.where(after_cache, TARGET_SEGMENT, SOURCE_SEGMENT).expand(batch, length)
         # (a data-dependent check: left to eager runs, so a compiled decode step stays one graph)
         if (
-            past_length > 0
-            and not torch.compiler.is_compiling()
+            not torch.compiler.is_compiling()
+            and past_length > 0
             and bool((token_type_ids == SOURCE_SEGMENT).any())
         ):
             raise ValueError(
@@ -139,8 +143,9 @@ class BertForSeq2Seq(BertPreTrainedModel, ZooGenerationMixin):
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             cache=cache,
-            # After a cache every query is a target token: plain causal (+ padding) is the UniLM mask.
-            block_sequence_ids=unilm_block_ids(token_type_ids) if past_length == 0 else None,
+            # After a cache every new token is a target token (-1, which unmasks nothing): the UniLM mask
+            # is then causal (+ padding) over the cached keys, with no need to read the cache's length.
+            block_sequence_ids=unilm_block_ids(token_type_ids),
             allow_is_causal_skip=False,  # the encoder's attention is not causal without a mask
         )
         embedded_types = (
