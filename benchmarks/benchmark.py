@@ -774,7 +774,10 @@ def page_in(tensors) -> None:
             continue
         seen.add(t.data_ptr())
         step = max(mmap.PAGESIZE // t.element_size(), 1)
-        float(t.detach().reshape(-1)[::step].float().sum())
+        flat = t.detach()
+        if not flat.is_contiguous() and flat.dim() == 2 and flat.t().is_contiguous():
+            flat = flat.t()  # a transposed view (GPT-2's Conv1D weights in zoo): read its storage in order
+        float(flat.reshape(-1)[::step].float().sum())
 
 
 def _state_tensors(obj) -> list[torch.Tensor]:
@@ -782,26 +785,37 @@ def _state_tensors(obj) -> list[torch.Tensor]:
 
 
 def bench_load(shapes: Shapes, workdir: Path, results: dict) -> None:
-    zoo_config, ref_config = build_configs("gpt2", shapes.big_gpt2)
+    """GPT-2 124M (Conv1D weights: zoo keeps them as transposed views) and the Llama training shape
+    (q / k / v: zoo concatenates them into its fused projection, a copy)."""
+    results["load"] = _bench_load(shapes, workdir, "gpt2", shapes.big_gpt2)
+    results["load_llama"] = _bench_load(shapes, workdir, "llama", shapes.llama)
+
+
+def _bench_load(shapes: Shapes, workdir: Path, family: str, shape: dict) -> dict:
+    zoo_class, ref_class = {
+        "gpt2": (zoo.GPT2ForCausalLM, transformers.GPT2LMHeadModel),
+        "llama": (zoo.LlamaForCausalLM, transformers.LlamaForCausalLM),
+    }[family]
+    zoo_config, ref_config = build_configs(family, shape)
     torch.manual_seed(0)
-    original = transformers.GPT2LMHeadModel(ref_config).eval()
-    ref_dir, zoo_dir = workdir / "load-reference", workdir / "load-zoo"
+    original = ref_class(ref_config).eval()
+    ref_dir, zoo_dir = workdir / f"load-{family}-reference", workdir / f"load-{family}-zoo"
     original.save_pretrained(ref_dir)
-    converted = zoo.GPT2ForCausalLM.from_pretrained(ref_dir)
+    converted = zoo_class.from_pretrained(ref_dir)
     converted.save_pretrained(zoo_dir, layout="zoo")
     del converted
     gc.collect()
     zoo_type = json.loads((zoo_dir / "config.json").read_text())["model_type"]
     ref_type = json.loads((ref_dir / "config.json").read_text())["model_type"]
-    assert (zoo_type, ref_type) == ("zoo_gpt2", "gpt2"), (zoo_type, ref_type)
+    assert (zoo_type, ref_type) == (f"zoo_{family}", family), (zoo_type, ref_type)
     n_params = count_params(original)
     file_mib = (ref_dir / "model.safetensors").stat().st_size / 2**20
 
     loaders: dict[str, tuple[Callable[[], object], Path]] = {
-        "zoo (zoo layout)": (lambda: zoo.GPT2ForCausalLM.from_pretrained(zoo_dir), zoo_dir),
-        "transformers": (lambda: transformers.GPT2LMHeadModel.from_pretrained(ref_dir), ref_dir),
+        "zoo (zoo layout)": (lambda: zoo_class.from_pretrained(zoo_dir), zoo_dir),
+        "transformers": (lambda: ref_class.from_pretrained(ref_dir), ref_dir),
         "raw safetensors": (lambda: load_file(ref_dir / "model.safetensors"), ref_dir),
-        "zoo (reference layout)": (lambda: zoo.GPT2ForCausalLM.from_pretrained(ref_dir), ref_dir),
+        "zoo (reference layout)": (lambda: zoo_class.from_pretrained(ref_dir), ref_dir),
     }
 
     # Verify every loader really loads the weights: identical logits / tensors.
@@ -824,7 +838,9 @@ def bench_load(shapes: Shapes, workdir: Path, results: dict) -> None:
             gc.collect()
     del original
     gc.collect()
-    log(f"[load] GPT-2 {n_params / 1e6:.1f}M params, {file_mib:.0f} MiB safetensors; logit checks {checks}")
+    log(
+        f"[load] {family} {n_params / 1e6:.1f}M params, {file_mib:.0f} MiB safetensors; logit checks {checks}"
+    )
 
     def run(name: str, touch: bool):
         load, _ = loaders[name]
@@ -857,11 +873,11 @@ def bench_load(shapes: Shapes, workdir: Path, results: dict) -> None:
                 name: timing.paired_speedup(name, HF) for name in loaders if name != HF
             }
             line = ", ".join(f"{n} {t:.3f}s" for n, t in timing.median_s().items())
-            log(f"[load] {key}: {line}")
+            log(f"[load] {family} {key}: {line}")
     out["max_resident_fraction_after_evict"] = residual[0]
     if residual[0] > 0.01:
         log(f"[load] WARNING: {residual[0]:.1%} of a checkpoint stayed in the page cache after eviction")
-    results["load"] = out
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1024,11 +1040,13 @@ def collect_rows(results: dict) -> list[Row]:
                     noise=noise,
                 )
             )
-    load = results.get("load")
-    if load:
+    for section, prefix in (("load", "load"), ("load_llama", "load llama")):
+        load = results.get(section)
+        if not load:
+            continue
         for key in ("warm_returns", "warm_paged_in", "cold_returns", "cold_paged_in"):
             cache, kind = key.split("_", 1)
-            label = f"load {cache} {'returns' if kind == 'returns' else '+page-in'}"
+            label = f"{prefix} {cache} {'returns' if kind == 'returns' else '+page-in'}"
             med = load[key]["median_s"]
             for zoo_name, suffix in (("zoo (zoo layout)", ""), ("zoo (reference layout)", " (ref layout)")):
                 rows.append(
@@ -1225,12 +1243,14 @@ def render(results: dict) -> str:
                     f"{'train ' + family:<42} {bf16[ZOO] / fp32[ZOO]:>7.2f}x {bf16[HF] / fp32[HF]:>12.2f}x"
                 )
 
-    load = results.get("load")
-    if load:
+    for section, family in (("load", "GPT-2"), ("load_llama", "Llama")):
+        load = results.get(section)
+        if not load:
+            continue
         names = list(load["warm_returns"]["median_s"])
         lines += [
             "",
-            f"Load time of a {load['params'] / 1e6:.1f}M-parameter GPT-2 ({load['file_mib']:.0f} MiB), median seconds",
+            f"Load time of a {load['params'] / 1e6:.1f}M-parameter {family} ({load['file_mib']:.0f} MiB), median seconds",
         ]
         lines.append(f"{'':<22}" + "".join(f"{n:>24}" for n in names))
         for key in ("warm_returns", "warm_paged_in", "cold_returns", "cold_paged_in"):

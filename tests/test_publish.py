@@ -86,7 +86,11 @@ def test_large_model_goes_through_lfs_in_shards(hub_server, hub_token, new_repo_
     assert (snapshot / "generation_config.json").is_file()  # a causal LM can generate
     ids = torch.tensor([[1, 500, 50000, 7]])
     expected = model.eval()(input_ids=ids).logits
-    torch.testing.assert_close(zoo.load(new_repo_id)(input_ids=ids).logits, expected, rtol=0, atol=0)
+    pulled = zoo.load(new_repo_id)
+    for name, tensor in model.state_dict().items():  # the very weights (GPT-2's Conv1D ones as views)
+        assert torch.equal(pulled.state_dict()[name], tensor), name
+    # a transposed weight view takes another matmul kernel: the same logits up to rounding
+    torch.testing.assert_close(pulled(input_ids=ids).logits, expected, rtol=0, atol=1e-5)
 
 
 def test_reference_layout_loads_in_plain_transformers_without_zoo(

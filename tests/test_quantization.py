@@ -17,13 +17,14 @@ from test_drift_guard import CASES
 import zoo
 
 
-
 def test_torchao_int8_weight_only_survives_save_and_load(tmp_path):
     pytest.importorskip("torchao", reason="pip install torchao==0.18.0 (see the module docstring)")
     from torchao.quantization import Int8WeightOnlyConfig
 
     case = CASES["LlamaForCausalLM"](tmp_path / "reference")
-    case.model.save_pretrained(tmp_path / "zoo", layout="zoo")  # quantising loads go through transformers' loader
+    case.model.save_pretrained(
+        tmp_path / "zoo", layout="zoo"
+    )  # quantising loads go through transformers' loader
     quantization = transformers.TorchAoConfig(Int8WeightOnlyConfig())
     theirs = transformers.LlamaForCausalLM.from_pretrained(
         tmp_path / "reference", quantization_config=quantization
@@ -52,7 +53,9 @@ def test_bitsandbytes_8bit_survives_save_and_load(tmp_path):
     theirs = transformers.LlamaForCausalLM.from_pretrained(
         tmp_path / "reference", quantization_config=quantization, device_map="cpu"
     )
-    ours = zoo.LlamaForCausalLM.from_pretrained(tmp_path / "zoo", quantization_config=quantization, device_map="cpu")
+    ours = zoo.LlamaForCausalLM.from_pretrained(
+        tmp_path / "zoo", quantization_config=quantization, device_map="cpu"
+    )
     assert type(ours.model.layers[0].mlp.up).__name__ == "Linear8bitLt"
     ours.save_pretrained(tmp_path / "quantised")
     reloaded = zoo.LlamaForCausalLM.from_pretrained(tmp_path / "quantised", device_map="cpu")

@@ -76,12 +76,12 @@ def training_card(trainer, dataset_name: str | None = None) -> ModelCard:
         for name, value in sorted(metrics.items())
     ] or None  # fmt: skip
     family = trainer.model.config.model_type.removeprefix("zoo_")
-    layout_lines, transformers_layout = checkpoint_format(trainer.model)
+    layout_lines, library = checkpoint_format(trainer.model)
     data = ModelCardData(
         model_name=model_name,
         license=entry.license if entry is not None else None,
         language=list(entry.languages) if entry is not None else None,
-        library_name="transformers" if transformers_layout else "zoo-models",
+        library_name=library,
         pipeline_tag=pipeline_tag,
         tags=["zoo-models", task.name, family],
         base_model=base_model,
@@ -144,10 +144,17 @@ def training_card(trainer, dataset_name: str | None = None) -> ModelCard:
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
 
 
-def checkpoint_format(model) -> tuple[list[str], bool]:
-    """What the card says about the files ``save_pretrained`` wrote, and whether transformers loads them."""
+def checkpoint_format(model) -> tuple[list[str], str]:
+    """What the card says about the files ``save_pretrained`` wrote, and the library that loads them."""
     adapter = hasattr(model, "peft_config") and hasattr(model, "get_base_model")
     base = model.get_base_model() if adapter else model
+    if not adapter and getattr(base, "saves_sentence_transformers", lambda: False)():
+        backbone = base.base_model.transformers_architecture
+        return [
+            "Saved as a sentence-transformers directory (`modules.json`, its pooling and normalisation) "
+            f"with the backbone in the transformers layout as `transformers.{backbone}`: "
+            "`sentence_transformers.SentenceTransformer(path)` loads it without zoo-models."
+        ], "sentence-transformers"
     architecture = getattr(base, "transformers_architecture", None)
     if architecture is not None:
         what = "The adapter names the modules of" if adapter else "Saved in the transformers layout as"
@@ -155,13 +162,13 @@ def checkpoint_format(model) -> tuple[list[str], bool]:
             f"{what} `transformers.{architecture}` (`model_type: {base.config.reference_model_type}`): "
             "plain transformers (and PEFT, vLLM, TGI) load it without zoo-models."
         )
-        return [line], True
+        return [line], "transformers"
     name = type(base).__name__
     return [
         f"Saved in the zoo layout (`model_type: {base.config.model_type}`, `architectures: [Zoo{name}]`): "
         f"`{name}` has no transformers counterpart, so loading it needs `pip install zoo-models` "
         "(`zoo.load(path)` or the `AutoLoader` below)."
-    ], False
+    ], "zoo-models"
 
 
 def _last_eval(log_history: list[dict]) -> dict:

@@ -6,6 +6,8 @@ own, and says how to translate to and from the transformers config of its refere
 mostly data.
 """
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from huggingface_hub.dataclasses import strict
@@ -26,6 +28,9 @@ class ZooConfig(PreTrainedConfig):
     reference_model_types: ClassVar[tuple[str, ...]] = ()
     # model_type values of zoo configs this class reads (a family's variants share fields).
     zoo_model_types: ClassVar[tuple[str, ...]] = ()
+    # No remote code: tools that read ``config.auto_map`` unguarded (TRL's reference loader) find an
+    # empty mapping (transformers' Auto classes test ``name in config.auto_map`` when it exists).
+    auto_map: ClassVar[Mapping[str, str]] = MappingProxyType({})
 
     vocab_size: int = 32000
     hidden_size: int = 768
