@@ -17,9 +17,18 @@ from typing import Any
 from zoo.errors import ConfigError
 
 MODULES_FILE = "modules.json"
+# The module type names a directory gives (what ``modules.json`` says; written by sentence-transformers 2-5).
 _TRANSFORMER, _POOLING, _NORMALIZE = (
     f"sentence_transformers.models.{name}" for name in ("Transformer", "Pooling", "Normalize")
 )
+# sentence-transformers 6 writes the classes' module paths instead; they mean the same three modules.
+_MODULE_ALIASES = {
+    "sentence_transformers.base.modules.transformer.Transformer": _TRANSFORMER,
+    "sentence_transformers.sentence_transformer.modules.pooling.Pooling": _POOLING,
+    "sentence_transformers.base.modules.normalize.Normalize": _NORMALIZE,
+}
+# sentence-transformers 6's ``pooling_mode`` values -> the zoo head's ``pooling``.
+_POOLING_MODES = {"mean": "mean", "cls": "cls", "lasttoken": "last"}
 # Pooling config flag -> the zoo head's ``pooling``.
 _POOLING_FLAGS = {  # the zoo's POOLING_MODES
     "pooling_mode_mean_tokens": "mean",
@@ -41,7 +50,10 @@ def sentence_transformers_head_defaults(directory: str | Path) -> dict[str, Any]
         return {}
     try:
         modules = json.loads(modules_file.read_text(encoding="utf-8"))
-        kinds = [(module["type"], module.get("path", "")) for module in modules]
+        kinds = [
+            (_MODULE_ALIASES.get(module["type"], module["type"]), module.get("path", ""))
+            for module in modules
+        ]
     except (json.JSONDecodeError, TypeError, KeyError) as error:
         raise ConfigError(f"{modules_file}: not a sentence-transformers module list ({error})") from None
     known = (_TRANSFORMER, _POOLING, _NORMALIZE)
@@ -67,6 +79,14 @@ def _pooling_mode(config_file: Path) -> str:
         raise ConfigError(
             f"{config_file}: include_prompt=false (prompt tokens left out of the pool) is not supported"
         )
+    if "pooling_mode" in config:  # sentence-transformers 6: one named mode
+        mode = config["pooling_mode"]
+        if mode not in _POOLING_MODES:
+            raise ConfigError(
+                f"{config_file}: pooling_mode {mode!r} cannot be reproduced; the zoo embedding head pools "
+                f"as one of {', '.join(_POOLING_MODES)}"
+            )
+        return _POOLING_MODES[mode]
     unsupported = [flag for flag in _UNSUPPORTED_FLAGS if config.get(flag)]
     chosen = [mode for flag, mode in _POOLING_FLAGS.items() if config.get(flag)]
     if unsupported or len(chosen) != 1:

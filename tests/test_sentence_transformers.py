@@ -160,3 +160,29 @@ def test_zoo_layout_and_bad_arguments(tmp_path):
     assert (loaded.config.pooling, loaded.config.normalize_embeddings) == ("last", True)
     with pytest.raises(ConfigError, match="sentence-transformers cannot load the GLMModel backbone"):
         glm.save_sentence_transformers(tmp_path / "glm-st", tokenizer)
+
+
+@pytest.mark.parametrize(("pooling", "mode"), [("mean", "mean"), ("cls", "cls"), ("last", "lasttoken")])
+def test_autoloader_reads_a_directory_sentence_transformers_6_wrote(pooling, mode, tmp_path):
+    """sentence-transformers 6 names its modules by class path and its pooling by ``pooling_mode``."""
+    model, tokenizer = _head("bert", pooling, normalize=True)
+    model.model.save_pretrained(tmp_path / "backbone")
+    tokenizer.save_pretrained(tmp_path / "backbone")
+    models = sentence_transformers.models
+    transformer = models.Transformer(str(tmp_path / "backbone"))
+    encoder = sentence_transformers.SentenceTransformer(
+        modules=[transformer, models.Pooling(32, pooling_mode=mode), models.Normalize()], device="cpu"
+    )
+    encoder.save(str(tmp_path / "st"))
+    written = [m["type"] for m in json.loads((tmp_path / "st" / "modules.json").read_text())]
+    assert written[0] == "sentence_transformers.base.modules.transformer.Transformer"  # the 6.x names
+    loader = AutoLoader("embedding", str(tmp_path / "st"))
+    assert (loader.model.config.pooling, loader.model.config.normalize_embeddings) == (pooling, True)
+    assert (
+        _max_diff(_vectors(loader.model, tokenizer), encoder.encode(SENTENCES, convert_to_tensor=True))
+        <= 1e-5
+    )
+
+    (tmp_path / "st" / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode": "max"}))
+    with pytest.raises(ConfigError, match="pooling_mode 'max' cannot be reproduced"):
+        AutoLoader("embedding", str(tmp_path / "st"))

@@ -67,7 +67,7 @@ def attend(
         key,
         value,
         attention_mask,
-        dropout=module.config.attention_dropout if module.training else 0.0,
+        dropout=module.attn_dropout.p if module.training else 0.0,
         scaling=module.scaling,
         **kwargs,
     )
@@ -101,6 +101,9 @@ class Attention(nn.Module):
         self.out = nn.Linear(
             self.q_size, config.hidden_size, bias=getattr(config, "attention_out_bias", bias)
         )
+        # A module, not a float read from the config, so tools that switch dropout off by module
+        # (TRL's disable_dropout, ``module.p = 0``) reach attention probabilities too.
+        self.attn_dropout = nn.Dropout(config.attention_dropout)
 
     def forward(
         self,

@@ -36,6 +36,7 @@ class CrossAttention(nn.Module):
         self.out = nn.Linear(
             self.q_size, config.hidden_size, bias=getattr(config, "attention_out_bias", bias)
         )
+        self.attn_dropout = nn.Dropout(config.attention_dropout)  # a module: see ``Attention``
 
     def forward(
         self,
