@@ -93,12 +93,21 @@ def test_large_model_goes_through_lfs_in_shards(hub_server, hub_token, new_repo_
     torch.testing.assert_close(pulled(input_ids=ids).logits, expected, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("how", ["reference_layout=True", "default", "model.push_to_hub"])
 def test_reference_layout_loads_in_plain_transformers_without_zoo(
-    tmp_path, hub_token, new_repo_id, fresh_hf_cache
+    how, tmp_path, hub_token, new_repo_id, fresh_hf_cache
 ):
+    """What goes up is the transformers layout: by request, by default, and through transformers' own
+    ``PreTrainedModel.push_to_hub`` (which calls the zoo's ``save_pretrained``)."""
     tokenizer = bpe_tokenizer()
     model = tiny_pretrained_model("gpt2", tokenizer).eval()
-    push_to_hub(model, new_repo_id, tokenizer=tokenizer, token=hub_token, reference_layout=True)
+    if how == "model.push_to_hub":
+        model.push_to_hub(new_repo_id, token=hub_token)
+        tokenizer.push_to_hub(new_repo_id, token=hub_token)
+    else:
+        push_to_hub(
+            model, new_repo_id, tokenizer=tokenizer, token=hub_token, reference_layout=how != "default"
+        )
     ids = tokenizer(["the cat sat on the mat"], return_tensors="pt")["input_ids"]
     torch.save(ids, tmp_path / "ids.pt")
     code = (
