@@ -271,3 +271,40 @@ def test_transformers_load_adapter_on_a_zoo_model_takes_transformers_names(tmp_p
     model = zoo.load(tmp_path / "base")
     model.load_adapter(str(tmp_path / "adapter"))
     assert (_logits(model) - _logits(peft_reference.eval())).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("kind", ["bert", "gpt2", "llama"])
+def test_a_classification_adapter_with_its_trained_head_crosses_both_ways(kind, tmp_path):
+    """PEFT's SEQ_CLS saves the classifier (``modules_to_save``) beside the LoRA: renamed with it."""
+    import tasks.heads  # noqa: F401  (registers the zoo's classification heads)
+
+    torch.manual_seed(0)
+    labels = {"num_labels": 3, "pad_token_id": 0}
+    reference = {
+        "bert": lambda: transformers.BertForSequenceClassification(transformers.BertConfig(**TINY, **labels)),
+        "gpt2": lambda: transformers.GPT2ForSequenceClassification(
+            transformers.GPT2Config(vocab_size=97, n_embd=32, n_layer=2, n_head=4, **labels)
+        ),
+        "llama": lambda: transformers.LlamaForSequenceClassification(
+            transformers.LlamaConfig(**TINY, num_key_value_heads=2, **labels)
+        ),
+    }[kind]().eval()
+    reference.save_pretrained(tmp_path / "base")
+    targets = {"bert": ["query", "value"], "gpt2": ["c_attn"], "llama": ["q_proj", "v_proj"]}[kind]
+    peft_reference = get_peft_model(
+        reference, LoraConfig(r=4, target_modules=targets, task_type=TaskType.SEQ_CLS)
+    )
+    _randomize_adapter(peft_reference)
+    with torch.no_grad():  # the head PEFT trains in full must travel too
+        for name, param in peft_reference.named_parameters():
+            if "modules_to_save" in name:
+                param.add_(0.5)
+    peft_reference.save_pretrained(tmp_path / "adapter")
+    expected = _logits(peft_reference.eval())
+
+    peft_zoo = load_adapter(zoo.load(tmp_path / "base"), tmp_path / "adapter")
+    assert (_logits(peft_zoo) - expected).abs().max() <= 1e-5
+    save_adapter(peft_zoo, tmp_path / "back")
+    plain = type(reference).from_pretrained(tmp_path / "base")
+    back = PeftModel.from_pretrained(plain, tmp_path / "back").eval()
+    assert (_logits(back) - expected).abs().max() <= 1e-5

@@ -130,12 +130,16 @@ def _weight_map(model):
     return base, weight_map
 
 
-def _zoo_module_name(base, full_zoo_name: str) -> str:
-    """A weight map's zoo name (head-model names, ``model.`` for the backbone) as a module of ``base``."""
+def _zoo_parameter_name(base, full_zoo_name: str) -> str:
+    """A weight map's zoo name (head-model names, ``model.`` for the backbone) as a name in ``base``."""
     prefix = base.base_model_prefix + "."
     if base.base_model is base and full_zoo_name.startswith(prefix):
-        full_zoo_name = full_zoo_name[len(prefix) :]
-    return full_zoo_name.removesuffix(".weight")
+        return full_zoo_name[len(prefix) :]
+    return full_zoo_name
+
+
+def _zoo_module_name(base, full_zoo_weight_name: str) -> str:
+    return _zoo_parameter_name(base, full_zoo_weight_name).removesuffix(".weight")
 
 
 def _targets_for(base, modules: set[str]) -> list[str]:
@@ -162,7 +166,6 @@ def adapter_to_zoo(model, config: PeftConfig, state: dict[str, torch.Tensor]) ->
     groups: dict[str, dict[int, dict[str, torch.Tensor]]] = {}  # zoo module -> part -> kind -> tensor
     shapes: dict[str, tuple[int, int]] = {}
     out: dict[str, torch.Tensor] = {}
-    reference_modules: dict[str, str] = {}  # zoo module -> a reference module name (for patterns)
     part_names: dict[tuple[str, int], str] = {}  # (zoo module, part) -> its reference module name
     missing = []
     for key, tensor in state.items():
@@ -172,13 +175,13 @@ def adapter_to_zoo(model, config: PeftConfig, state: dict[str, torch.Tensor]) ->
             if target is None:
                 missing.append(key.removeprefix(PEFT_PREFIX))
                 continue
-            name, position, count, transposed = target
+            name, _, count, transposed = target
             if count != 1:
                 raise AdapterConversionError(
                     f"{key}: a saved module that is fused in the zoo is not supported"
                 )
-            out[PEFT_PREFIX + _zoo_module_name(base, name) + name[len(name.removesuffix(".weight")) :]] = (
-                (tensor.t().contiguous() if transposed else tensor) if name.endswith(".weight") else tensor
+            out[PEFT_PREFIX + _zoo_parameter_name(base, name)] = (
+                tensor.t().contiguous() if transposed else tensor
             )
             continue
         module, kind, param = split
@@ -189,7 +192,6 @@ def adapter_to_zoo(model, config: PeftConfig, state: dict[str, torch.Tensor]) ->
             continue
         _, position, count, _ = target
         groups.setdefault(zoo_module, {}).setdefault(position, {})[kind + param] = tensor
-        reference_modules.setdefault(zoo_module, module)
         part_names[(zoo_module, position)] = module
         shapes[zoo_module] = (count, base.get_submodule(zoo_module).weight.shape[0])
     if missing:
@@ -206,7 +208,7 @@ def adapter_to_zoo(model, config: PeftConfig, state: dict[str, torch.Tensor]) ->
         if count == 1:
             for kind, tensor in parts[0].items():
                 out[f"{PEFT_PREFIX}{zoo_module}.{kind}"] = tensor
-            ref = reference_modules[zoo_module]
+            ref = part_names[(zoo_module, 0)]
             rank = _pattern_value(old_ranks, ref, getattr(config, "r", None))
             alpha = _pattern_value(old_alphas, ref, getattr(config, "lora_alpha", None))
             if rank != getattr(config, "r", None):
@@ -228,7 +230,8 @@ def adapter_to_zoo(model, config: PeftConfig, state: dict[str, torch.Tensor]) ->
         config.feedforward_modules = _zoo_targets_named(base, weight_map, config.feedforward_modules)
     if getattr(config, "modules_to_save", None):
         config.modules_to_save = _zoo_targets_named(base, weight_map, config.modules_to_save)
-    config.fan_in_fan_out = False if hasattr(config, "fan_in_fan_out") else None
+    if hasattr(config, "fan_in_fan_out"):  # the zoo's projections are nn.Linear, GPT-2's too
+        config.fan_in_fan_out = False
     config.base_model_name_or_path = base.config.name_or_path or config.base_model_name_or_path
     return config, out
 
@@ -282,10 +285,10 @@ def _fuse(config, zoo_module, parts, sizes, names, old_alphas):
         torch.equal(parts[p]["lora_A.weight"], a_first) for p in positions
     )
     dtype = a_first.dtype
-    out_features_b = next(iter(parts.values()))["lora_B.weight"].dtype
+    b_dtype = next(iter(parts.values()))["lora_B.weight"].dtype
     if shared:  # one A for every part: B stacks the parts' rows (zero for untargeted parts)
         rank = a_first.shape[0]
-        lora_b = torch.zeros(rows, rank, dtype=out_features_b)
+        lora_b = torch.zeros(rows, rank, dtype=b_dtype)
         for p in positions:
             lora_b[offsets[p] : offsets[p] + sizes[p]] = parts[p]["lora_B.weight"]
         fused = {"lora_A.weight": a_first, "lora_B.weight": lora_b}
@@ -295,7 +298,7 @@ def _fuse(config, zoo_module, parts, sizes, names, old_alphas):
         rank = sum(ranks.values())
         scaling = scalings[positions[0]]
         lora_a = torch.cat([parts[p]["lora_A.weight"] for p in positions], dim=0)
-        lora_b = torch.zeros(rows, rank, dtype=out_features_b)
+        lora_b = torch.zeros(rows, rank, dtype=b_dtype)
         column = 0
         column_scale = {}
         for p in positions:
@@ -305,7 +308,7 @@ def _fuse(config, zoo_module, parts, sizes, names, old_alphas):
             column += ranks[p]
         fused = {"lora_A.weight": lora_a.to(dtype), "lora_B.weight": lora_b}
     if "lora_B.bias" in kinds:
-        bias = torch.zeros(rows, dtype=out_features_b)
+        bias = torch.zeros(rows, dtype=b_dtype)
         for p in positions:
             if "lora_B.bias" in parts[p]:
                 bias[offsets[p] : offsets[p] + sizes[p]] = parts[p]["lora_B.bias"] * column_scale[p]
