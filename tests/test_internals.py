@@ -201,7 +201,10 @@ def test_every_pinned_dependency_is_inside_its_declared_range():
     from packaging.requirements import Requirement
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    declared = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    declared = [
+        *project["dependencies"],
+        *(r for extra in project["optional-dependencies"].values() for r in extra),
+    ]
     outside = []
     for line in declared:
         requirement = Requirement(line)

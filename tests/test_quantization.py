@@ -3,8 +3,8 @@ and survives ``save_pretrained`` -> ``from_pretrained``.
 
 Neither library is in the dev set: importing either adds about 3.4 s to every Python process that
 imports transformers' model code here (each logs kernels it cannot load on a CPU machine), which the
-suite's many subprocesses cannot afford. ``pip install -c constraints.txt torchao==0.18.0
-bitsandbytes==0.50.2`` runs these tests.
+suite's many subprocesses cannot afford. They are the ``quantization`` extra, which the README's test
+command (and CI) installs after the suite to run this file.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import zoo
 
 
 def test_torchao_int8_weight_only_survives_save_and_load(tmp_path):
-    pytest.importorskip("torchao", reason="pip install torchao==0.18.0 (see the module docstring)")
+    pytest.importorskip("torchao", reason='pip install -c constraints.txt -e ".[quantization]"')
     from torchao.quantization import Int8WeightOnlyConfig
 
     case = CASES["LlamaForCausalLM"](tmp_path / "reference")
@@ -46,7 +46,7 @@ def test_torchao_int8_weight_only_survives_save_and_load(tmp_path):
 
 
 def test_bitsandbytes_8bit_survives_save_and_load(tmp_path):
-    pytest.importorskip("bitsandbytes", reason="pip install bitsandbytes==0.50.2 (see the module docstring)")
+    pytest.importorskip("bitsandbytes", reason='pip install -c constraints.txt -e ".[quantization]"')
     case = CASES["LlamaForCausalLM"](tmp_path / "reference")
     case.model.save_pretrained(tmp_path / "zoo", layout="zoo")
     quantization = transformers.BitsAndBytesConfig(load_in_8bit=True)
