@@ -39,6 +39,7 @@ from .gguf import gguf_path, open_gguf
 from .hf_internals import LOSS_MAPPING
 from .loading import CONFIG_NAME, open_weights, read_config_dict, resolve_checkpoint
 from .registry import config_builders, matching_builder
+from .saving import staged_directory
 from .weights import Lazy, WeightMap
 
 logger = logging.getLogger("zoo")
@@ -482,41 +483,36 @@ class ZooPreTrainedModel(PreTrainedModel):
                     layout = "transformers"
                 except ConfigError as error:
                     logger.warning("%s: saving in the zoo layout: %s", type(self).__name__, error)
-        if layout == "zoo":
-            super().save_pretrained(
-                save_directory,
-                is_main_process=is_main_process,
-                state_dict=state_dict,
-                push_to_hub=push_to_hub,
-                max_shard_size=max_shard_size,
-                token=token,
-                **kwargs,
-            )
-            return
-        if self._adapters_loaded():
+        if layout == "transformers" and self._adapters_loaded():
             raise ConfigError(
                 f"{type(self).__name__} holds adapters injected by load_adapter; merge them first "
                 "(merge_and_unload) to save the full model in the transformers layout, or save with layout='zoo'"
             )
         hub = {k: kwargs.pop(k) for k in ("repo_id", "commit_message", "create_pr", "private") if k in kwargs}
-        kwargs.pop("safe_serialization", None)  # always safetensors
-        if kwargs:
-            raise TypeError(
-                f"save_pretrained got unexpected arguments {sorted(kwargs)} for the transformers layout"
-            )
-        if not is_main_process:
-            return
+        if layout == "transformers":
+            kwargs.pop("safe_serialization", None)  # always safetensors
+            if kwargs:
+                raise TypeError(
+                    f"save_pretrained got unexpected arguments {sorted(kwargs)} for the transformers layout"
+                )
+            reference_config = self._reference_config()  # a config error before anything is written
         directory = Path(save_directory)
-        if directory.is_file():
-            raise ConfigError(f"{directory} is a file; save_pretrained needs a directory")
-        reference_config = self._reference_config()
-        tensors = self._reference_state_dict(state_dict)
-        directory.mkdir(parents=True, exist_ok=True)
-        _save_safetensors(tensors, directory, max_shard_size)
-        reference_config.save_pretrained(directory)
-        if self.can_generate():
-            self.generation_config.save_pretrained(directory)
-        if push_to_hub:
+        with staged_directory(directory) as staging:  # the previous save stays whole if this one fails
+            if layout == "zoo":
+                super().save_pretrained(
+                    staging,
+                    is_main_process=is_main_process,
+                    state_dict=state_dict,
+                    max_shard_size=max_shard_size,
+                    token=token,
+                    **kwargs,
+                )
+            elif is_main_process:
+                _save_safetensors(self._reference_state_dict(state_dict), staging, max_shard_size)
+                reference_config.save_pretrained(staging)
+                if self.can_generate():
+                    self.generation_config.save_pretrained(staging)
+        if push_to_hub and is_main_process:
             repo_id = hub.get("repo_id", directory.name)
             repo_id = create_repo(repo_id, token=token, private=hub.get("private"), exist_ok=True).repo_id
             upload_folder(
@@ -686,9 +682,3 @@ def _save_safetensors(state: dict[str, torch.Tensor], directory: Path, max_shard
     if split.is_sharded:
         index = {"metadata": split.metadata, "weight_map": split.tensor_to_filename}
         (directory / "model.safetensors.index.json").write_text(json.dumps(index, indent=2, sort_keys=True))
-    # Weights of an earlier save (other shards, an index, a torch checkpoint) would be read instead.
-    written = {*split.filename_to_tensors, *(["model.safetensors.index.json"] if split.is_sharded else [])}
-    for pattern in ("model*.safetensors", "model.safetensors.index.json", "pytorch_model*.bin*"):
-        for file in directory.glob(pattern):
-            if file.name not in written:
-                file.unlink()

@@ -34,6 +34,7 @@ from zoo.configuration import POOLING_MODES
 from zoo.errors import ConfigError
 from zoo.hf_internals import can_return_tuple, checked_forward
 from zoo.loading import resolve_checkpoint
+from zoo.saving import staged_directory
 
 from ..base import position_limit
 from .base import HeadMixin, gather_rows, last_index, mean_pool
@@ -171,6 +172,13 @@ class SentenceEmbeddingHead(HeadMixin):
                 f"{type(self).__name__} embeds"
             )
         directory = Path(directory)
+        with staged_directory(directory) as staging:  # the previous save stays whole if this one fails
+            self._write_sentence_transformers(staging, tokenizer, max_seq_length, state_dict, max_shard_size)
+        return directory
+
+    def _write_sentence_transformers(
+        self, directory: Path, tokenizer, max_seq_length, state_dict, max_shard_size
+    ):
         prefix = f"{self.base_model_prefix}."
         backbone_state = (
             None if state_dict is None else {name.removeprefix(prefix): t for name, t in state_dict.items()}
@@ -214,7 +222,6 @@ class SentenceEmbeddingHead(HeadMixin):
         )
         if tokenizer is not None:
             tokenizer.save_pretrained(directory)
-        return directory
 
     def pool(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
         pooling = self.config.pooling
