@@ -58,6 +58,8 @@ _PLUMBING_KWARGS = {
     "force_download",
     "proxies",
     "use_safetensors",
+    # The zoo's loader always builds on the meta device and memory-maps the weights.
+    "low_cpu_mem_usage",
 }
 
 
@@ -195,6 +197,9 @@ class ZooPreTrainedModel(PreTrainedModel):
         """
         dtype = kwargs.pop("torch_dtype", dtype)
         gguf_file = kwargs.pop("gguf_file", None)
+        if device is None and (single := _single_device(kwargs.get("device_map"))) is not None:
+            device = single  # the whole model on one device: the zoo's own (strict) loader does that
+            del kwargs["device_map"]
         for key in _PLUMBING_KWARGS:
             kwargs.pop(key, None)
         hub_kwargs = dict(
@@ -233,7 +238,7 @@ class ZooPreTrainedModel(PreTrainedModel):
                         f"{reference_type or 'zoo'} checkpoint; convert it with zoo.convert_checkpoint(..., target='zoo') "
                         "to use transformers-only loading options"
                     )
-                return super().from_pretrained(directory, config=config, dtype=dtype, **kwargs)
+                return cls._transformers_loader(directory, config, dtype, allow_missing_weights, kwargs)
 
             with torch.device("meta"):
                 model = cls(config, **model_kwargs)
@@ -245,6 +250,36 @@ class ZooPreTrainedModel(PreTrainedModel):
                 model.generation_config = GenerationConfig.from_pretrained(directory)
             model.eval()
             return model.to(device) if device is not None else model
+
+    @classmethod
+    def _transformers_loader(cls, directory: Path, config, dtype, allow_missing_weights: bool, kwargs):
+        """transformers' ``from_pretrained`` (device maps, quantizers), held to the zoo's strictness: a
+        weight it would random-initialise is a :class:`WeightsMismatchError` unless allowed."""
+        wants_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(
+            directory, config=config, dtype=dtype, output_loading_info=True, **kwargs
+        )
+        new_head = tuple(cls._new_head_prefixes)
+        missing = [name for name in info.get("missing_keys", ()) if not name.startswith(new_head)]
+        unexpected = [
+            name
+            for name in info.get("unexpected_keys", ())
+            if not name.startswith(cls._optional_checkpoint_prefixes)
+        ]
+        mismatched = [(name, tuple(got), tuple(want)) for name, got, want in info.get("mismatched_keys", ())]
+        if unexpected or mismatched or (missing and not allow_missing_weights):
+            raise WeightsMismatchError(
+                missing=missing,
+                unexpected=unexpected,
+                mismatched=mismatched,
+                source=str(directory),
+                hint="pass allow_missing_weights=True to random-initialise missing ones" if missing else "",
+            )
+        if missing:
+            logger.warning(
+                "random-initialised %d weights missing from %s: %s", len(missing), directory, missing
+            )
+        return (model, info) if wants_info else model
 
     def _load_checkpoint(
         self, tensors: dict[str, Lazy], reference_type: str | None, source: str, strict: bool, dtype
@@ -653,6 +688,19 @@ class Criterion:
         # contiguous: the forwards reshape, transformers' losses view (a sliced batch would fail here only)
         call = _CRITERION_CALLS[self.loss_type]
         return call(function, logits.contiguous(), labels.contiguous(), self.config, loss_kwargs)
+
+
+def _single_device(device_map) -> torch.device | None:
+    """The one device a ``device_map`` puts everything on (``"cpu"``, ``"cuda:0"``, ``{"": 0}``); else None."""
+    if isinstance(device_map, (str, int, torch.device)) and device_map not in (
+        "auto",
+        "balanced",
+        "sequential",
+    ):
+        return torch.device(device_map)
+    if isinstance(device_map, dict) and set(device_map) == {""}:
+        return torch.device(device_map[""])
+    return None
 
 
 def _with_overrides(config: ZooConfig, overrides: dict[str, Any], source: Path) -> ZooConfig:

@@ -1,0 +1,67 @@
+"""No loading option random-initialises a weight the checkpoint lacks without being asked to.
+
+The zoo's loader is strict; the options it hands to transformers' loader (``device_map="auto"``,
+quantizers) and the Auto classes used to fall back to transformers' warn-and-initialise. Every path
+below, in both layouts, raises :class:`zoo.WeightsMismatchError` naming the missing weight unless
+``allow_missing_weights=True``, and a single-device ``device_map`` or ``low_cpu_mem_usage`` (which the
+zoo's meta-device loader always does) loads through the strict loader itself.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import transformers
+from safetensors.torch import load_file, save_file
+
+import zoo
+from zoo.errors import WeightsMismatchError
+
+TINY = dict(vocab_size=97, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+LOADERS = {
+    "from_pretrained": lambda d, **k: zoo.LlamaForCausalLM.from_pretrained(d, **k),
+    "device_map=cpu": lambda d, **k: zoo.LlamaForCausalLM.from_pretrained(d, device_map="cpu", **k),
+    "device_map=auto": lambda d, **k: zoo.LlamaForCausalLM.from_pretrained(d, device_map="auto", **k),
+    "low_cpu_mem_usage": lambda d, **k: zoo.LlamaForCausalLM.from_pretrained(d, low_cpu_mem_usage=True, **k),
+    "AutoModelForCausalLM": lambda d, **k: transformers.AutoModelForCausalLM.from_pretrained(d, **k),
+    "AutoModelForCausalLM+device_map": lambda d, **k: transformers.AutoModelForCausalLM.from_pretrained(
+        d, device_map="cpu", **k
+    ),
+}
+
+
+def _checkpoint_missing_a_weight(directory, layout: str) -> str:
+    torch.manual_seed(0)
+    model = zoo.LlamaForCausalLM(zoo.LlamaConfig(**TINY, num_key_value_heads=2))
+    model.save_pretrained(directory, layout=layout)
+    state = load_file(directory / "model.safetensors")
+    dropped = next(name for name in state if "mlp" in name)
+    del state[dropped]
+    save_file(state, directory / "model.safetensors", metadata={"format": "pt"})
+    return dropped
+
+
+@pytest.mark.parametrize("how", list(LOADERS))
+@pytest.mark.parametrize("layout", ["zoo", "transformers"])
+def test_a_missing_weight_is_an_error_on_every_loading_path(how, layout, tmp_path):
+    if layout == "transformers" and how.startswith("AutoModel"):
+        pytest.skip("a transformers-layout directory is transformers' own class there (its own load report)")
+    if layout == "transformers" and how == "device_map=auto":
+        pytest.skip("device_map='auto' needs the zoo layout (a TypeError says so: tests/test_bad_input.py)")
+    dropped = _checkpoint_missing_a_weight(tmp_path, layout)
+    with pytest.raises(WeightsMismatchError, match="missing") as error:
+        LOADERS[how](tmp_path)
+    assert dropped in str(error.value)  # named as the checkpoint names it
+    model = LOADERS[how](tmp_path, allow_missing_weights=True)  # on request: initialised and logged
+    assert isinstance(model, zoo.LlamaForCausalLM)
+
+
+def test_a_single_device_map_loads_the_transformers_layout_through_the_zoo_loader(tmp_path):
+    torch.manual_seed(0)
+    model = zoo.LlamaForCausalLM(zoo.LlamaConfig(**TINY, num_key_value_heads=2)).eval()
+    model.save_pretrained(tmp_path)
+    ids = torch.arange(3, 12).unsqueeze(0)
+    for options in ({"device_map": "cpu"}, {"device_map": {"": "cpu"}}, {"low_cpu_mem_usage": True}):
+        loaded = zoo.LlamaForCausalLM.from_pretrained(tmp_path, **options)
+        with torch.no_grad():
+            assert torch.equal(loaded(input_ids=ids).logits, model(input_ids=ids).logits), options
