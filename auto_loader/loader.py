@@ -191,6 +191,7 @@ class AutoLoader:
         self._check_head(
             self.family, self.entry.supported_heads() if self.entry else supported_heads(self.family)
         )
+        self._check_saved_head(model_name)
         model_class = head_class(self.family, self.task.head)
         config_overrides = {**(self.entry.head_defaults if self.entry else {})}
         if self.task.head == "embedding":  # a sentence-transformers directory says how it pools
@@ -221,6 +222,19 @@ class AutoLoader:
 
         hub_kwargs = {k: v for k, v in hub_kwargs.items() if k != "revision"}  # that one pins the base
         self.model = load_adapter(self.model, adapter, revision=revision, **hub_kwargs)
+
+    def _check_saved_head(self, model_name: str) -> None:
+        """A checkpoint saved with another task's head (an NER model for classification) would lend that
+        head to this task under the wrong meaning (tags as classes): an error, never a silent re-use."""
+        data = read_config_dict(self.directory)
+        saved = zoo_class_for(data, source=str(self.directory / CONFIG_NAME))
+        saved_kind = getattr(saved, "head_kind", None)
+        if saved_kind is not None and saved_kind != self.task.head:
+            raise UnsupportedHeadError(
+                f"{model_name!r} was saved with a {saved_kind} head ({(data.get('architectures') or ['?'])[0]}); "
+                f"task {self.task_name!r} needs a {self.task.head} head. Start from a checkpoint without a "
+                f"{saved_kind} head (the base model it was fine-tuned from)"
+            )
 
     def _check_head(self, family: str, offered: tuple[str, ...]) -> None:
         if self.task.head not in offered:

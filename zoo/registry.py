@@ -24,6 +24,7 @@ from .hf_internals import list_model_type
 _ZOO_CLASSES: dict[str, type] = {}  # class name -> class
 _REFERENCE: dict[tuple[str, str], type] = {}  # (reference model_type, transformers architecture) -> zoo class
 _BASE_BY_MODEL_TYPE: dict[str, type] = {}  # zoo or reference model_type -> its base (headless) class
+_HEADS_HINT = " (the task heads, e.g. ...ForSequenceClassification, are registered by `import tasks.heads`)"
 
 
 def register_class(
@@ -67,9 +68,17 @@ def zoo_class_for(config: dict[str, Any], source: str = "config.json") -> type:
             return _ZOO_CLASSES[architecture]
         if (model_type, architecture) in _REFERENCE:
             return _REFERENCE[(model_type, architecture)]
-    if architectures and model_type in {t for t, _ in _REFERENCE}:
+    # An architecture no registered class has: loading the base class would drop the head's weights.
+    if architectures and model_type in reference_types:
         valid = sorted(a for t, a in _REFERENCE if t == model_type)
-        raise UnknownNameError(f"{model_type} architecture in {source}", architectures[0], valid)
+        raise UnknownNameError(f"{model_type} architecture in {source}{_HEADS_HINT}", architectures[0], valid)
+    if architectures and model_type in _BASE_BY_MODEL_TYPE:
+        valid = sorted(
+            ZOO_ARCHITECTURE_PREFIX + name
+            for name, cls in _ZOO_CLASSES.items()
+            if cls.config_class.model_type == model_type
+        )
+        raise UnknownNameError(f"{model_type} architecture in {source}{_HEADS_HINT}", architectures[0], valid)
     if model_type in _BASE_BY_MODEL_TYPE:
         return _BASE_BY_MODEL_TYPE[model_type]
     builder = matching_builder(config)
