@@ -132,11 +132,21 @@ def as_dataset(records: Any) -> datasets.Dataset:
 
 
 def require_fields(dataset: datasets.Dataset, task: str, fields: Iterable[str]) -> None:
+    """Every record has a value for each of ``fields``: a None (JSON null, a key some records lack)
+    would otherwise be trained on as an empty text or fail inside the tokenizer."""
+    fields = list(fields)
     missing = [f for f in fields if f not in dataset.column_names]
     if missing:
         raise TaskDataError(
             f"task {task!r} needs the record field(s) {', '.join(missing)}; got {', '.join(dataset.column_names)}"
         )
+    for field in fields:
+        column = dataset.with_format("arrow")[field]
+        if column.null_count:
+            index = column.is_null().index(True).as_py()
+            raise TaskDataError(
+                f"task {task!r}: record {index} has no {field!r} (None); every record needs one"
+            )
 
 
 _CJK_GAP = re.compile(

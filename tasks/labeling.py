@@ -2,17 +2,23 @@
 
 Tags are word level (BIO or BIOES); the first sub-word of a word carries its tag, the other
 sub-words -100 (``word_ids()`` of the fast tokenizer). The predictor takes raw strings (split into
-words: each CJK character, each run of other word characters, each punctuation mark) or pre-split
-token lists, and returns entity spans with character offsets into the original text.
+words: each CJK character, each run of other word characters, each punctuation mark; combining marks
+and invisible format or control characters stay with the character before them) or pre-split token
+lists, and returns entity spans with character offsets into the original text. Words are matched to
+their sub-words through ``word_ids()``: a word the tokenizer gives no token (a BOM, a zero-width
+space, an empty pre-split token) gets no tag, so it neither starts nor ends an entity (as in
+transformers' token-classification pipeline), and the other words keep their own tags.
 """
 
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import regex
 import torch
 from seqeval.metrics.sequence_labeling import get_entities
 from transformers import DataCollatorForTokenClassification
@@ -20,6 +26,7 @@ from transformers import DataCollatorForTokenClassification
 from .base import (
     LabelError,
     Task,
+    TaskDataError,
     as_dataset,
     model_inputs,
     position_limit,
@@ -30,7 +37,16 @@ from .metrics import entity_scores
 
 IGNORE = -100
 _CJK = "\u3400-\u9fff\uf900-\ufaff"
-_WORD = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]")
+# Marks, format characters (BOM, zero-width space / joiners, soft hyphen) and controls other than
+# whitespace belong to the character before them: tokenizers drop or merge them, so they must not
+# split a word or be a word of their own.
+_ATTACHED = r"[\p{M}\p{Cf}]|(?!\s)\p{Cc}"
+_LETTER = rf"(?![{_CJK}])[\p{{L}}\p{{N}}_]"
+_WORD = regex.compile(
+    rf"[{_CJK}](?:{_ATTACHED})*"
+    rf"|{_LETTER}(?:{_LETTER}|{_ATTACHED})*"
+    rf"|[^\s\p{{L}}\p{{N}}_\p{{M}}\p{{Cf}}\p{{Cc}}](?:{_ATTACHED})*"
+)
 
 
 def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
@@ -64,6 +80,23 @@ def _tokenize_words(tokenizer, words: list[list[str]], max_length: int, **kwargs
     return encoding, [len(ids) - max_length for ids in full]
 
 
+def _check_words_and_tags(task: str, all_tokens, all_tags) -> None:
+    """One str tag per str token in every record (a tag too many or too few would go unnoticed or fail
+    deep in the alignment)."""
+    for index, (tokens, tags) in enumerate(zip(all_tokens, all_tags)):
+        for field, values in (("tokens", tokens), ("tags", tags)):
+            if isinstance(values, str) or not all(isinstance(value, str) for value in values):
+                raise TaskDataError(
+                    f"task {task!r}: record {index} has {field}={reprlib.repr(values)}; "
+                    f"{field} must be a list of str"
+                )
+        if len(tokens) != len(tags):
+            raise TaskDataError(
+                f"task {task!r}: record {index} has {len(tokens)} token(s) but {len(tags)} tag(s); "
+                "every token needs exactly one tag"
+            )
+
+
 class SequenceLabelingTask(Task):
     name = "ner"
     head = "sequence-labeling"
@@ -80,6 +113,7 @@ class SequenceLabelingTask(Task):
         dataset = as_dataset(records)
         require_fields(dataset, self.name, ("tokens", "tags"))
         all_tags = dataset["tags"]
+        _check_words_and_tags(self.name, dataset["tokens"], all_tags)
         labels = [str(label) for label in labels] if labels is not None else tag_names(all_tags)
         label_ids = {label: i for i, label in enumerate(labels)}
         offending = {tag for tags in all_tags for tag in tags if tag not in label_ids}
@@ -208,12 +242,18 @@ class EntityPredictor:
         batch = {k: v.to(self.model.device) for k, v in model_inputs(encoding, self.model).items()}
         logits = self.model(**batch).logits.float()
         probabilities = logits.softmax(-1).cpu()
+        # Tags are read at each word's first sub-word; tagged[row][k] is the word the k-th tag is of
+        # (words without a token, or cut off by truncation, have none).
         first = torch.zeros(logits.shape[:2], dtype=torch.bool)
+        tagged: list[list[int]] = []
         for row in range(len(items)):
-            previous = None
+            previous, words = None, []
             for position, word in enumerate(encoding.word_ids(row)):
-                first[row, position] = word is not None and word != previous
+                if word is not None and word != previous:
+                    first[row, position] = True
+                    words.append(word)
                 previous = word
+            tagged.append(words)
         if self.use_crf:
             paths = self.model.decode(logits, first.to(logits.device))
         else:
@@ -226,15 +266,15 @@ class EntityPredictor:
             tags = [self.labels[i] for i in path]
             scores = [probabilities[row, p, t].item() for p, t in zip(positions, path)]
             entities = []
-            for kind, first_word, last_word in get_entities(tags):
-                begin, end = spans[first_word][0], spans[last_word][1]
+            for kind, first_tag, last_tag in get_entities(tags):
+                begin, end = spans[tagged[row][first_tag]][0], spans[tagged[row][last_tag]][1]
                 entities.append(
                     {
                         "entity": kind,
                         "start": begin,
                         "end": end,
                         "text": text[begin:end],
-                        "score": float(np.mean(scores[first_word : last_word + 1])),
+                        "score": float(np.mean(scores[first_tag : last_tag + 1])),
                     }
                 )
             output.append(entities)

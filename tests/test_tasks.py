@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tiny_models import bpe_tokenizer, fit_full_batch, wordpiece_tokenizer
 from torch import nn
 
@@ -311,6 +313,140 @@ def test_ner_bad_tags_name_them(wordpiece):
             [{"tokens": ["a", "b"], "tags": ["B-MISC", "O"]}], wordpiece, "bert", labels=NER_LABELS
         )  # fmt: skip
     assert isinstance(error.value, ValueError) and isinstance(error.value, zoo.ZooError)
+
+
+# Characters the WordPiece tokenizer turns into no token at all: BOM, zero-width space / non-joiner /
+# joiner, word joiner, soft hyphen, a combining acute accent, variation selector 16, two controls.
+ZERO_TOKEN_CHARACTERS = "\ufeff\u200b\u200c\u200d\u2060\u00ad\u0301\ufe0f\x01\x7f"
+ZERO_TOKEN_WORDS = ["", " ", "\t", "\ufeff", "\u200b\u200d", "\u00ad"]  # pre-split tokens without a token
+NER_WORDS = [
+    "john", "lives", "in", "paris", "acme", "the", "cat", "cats", "parking", "catsx", ".", ",", "张", "北",
+]  # fmt: skip
+
+
+class TableTagger(nn.Module):
+    """A token classifier that labels token id ``i`` with ``table[i]``: a word's label is a function of
+    its first sub-word alone, so it must not change when characters without tokens are added around."""
+
+    def __init__(self, config, table):
+        super().__init__()
+        self.config = config
+        self.register_buffer("table", torch.tensor(table))
+
+    @property
+    def device(self):
+        return self.table.device
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        logits = nn.functional.one_hot(self.table[input_ids], self.config.num_labels).float()
+        return type("Output", (), {"logits": logits})()
+
+    def decode(self, logits, mask):
+        return [row[m].argmax(-1).tolist() for row, m in zip(logits, mask)]
+
+
+def table_predictor(wordpiece, table, use_crf=False):
+    config = bert_config(wordpiece, **get_task("ner").label_config(NER_LABELS))
+    return tasks.labeling.EntityPredictor(TableTagger(config, table), wordpiece, use_crf=use_crf)
+
+
+def draw_predictor(data, wordpiece):
+    labels = st.integers(0, len(NER_LABELS) - 1)
+    table = data.draw(st.lists(labels, min_size=len(wordpiece), max_size=len(wordpiece)))
+    return table_predictor(wordpiece, table, use_crf=data.draw(st.booleans()))
+
+
+def inserted(draw, items, fillers):
+    """``items`` with ``fillers`` drawn in at random places; and where each item of the result came
+    from in ``items`` (None for a filler)."""
+    places = draw(st.lists(st.tuples(st.integers(0, len(items)), st.sampled_from(fillers)), max_size=8))
+    result, origin = [], []
+    for index in range(len(items) + 1):
+        for _, filler in sorted(p for p in places if p[0] == index):
+            result.append(filler)
+            origin.append(None)
+        if index < len(items):
+            result.append(items[index])
+            origin.append(index)
+    return result, origin
+
+
+def covered(entities, spans, origin):
+    """Each entity's type and the items its span covers, by their index before the insertions (the
+    inserted ones left out)."""
+    result = []
+    for entity in entities:
+        inside = [k for k, (a, b) in enumerate(spans) if entity["start"] <= a and b <= entity["end"]]
+        result.append((entity["entity"], [origin[k] for k in inside if origin[k] is not None]))
+    return result
+
+
+def test_zero_token_characters_yield_no_tokens(wordpiece):
+    for text in [*ZERO_TOKEN_CHARACTERS, *ZERO_TOKEN_WORDS]:
+        assert wordpiece(text, add_special_tokens=False)["input_ids"] == [], repr(text)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("john lives in paris .", [("PER", "john"), ("LOC", "paris")]),
+        ("\ufeffjohn lives in paris .", [("PER", "john"), ("LOC", "paris")]),
+        ("john\u200b lives in \u200bparis .", [("PER", "john\u200b"), ("LOC", "paris")]),
+        ("jo\u00adhn lives in pari\u0301s .", [("PER", "jo\u00adhn"), ("LOC", "pari\u0301s")]),
+        ("\ufffd john lives in \ue000 paris .", [("PER", "john"), ("LOC", "paris")]),  # words without tokens
+        (["john", "", "lives", "\ufeff", "in", " ", "paris", "."], [("PER", "john"), ("LOC", "paris")]),
+    ],
+)
+def test_ner_words_without_tokens_do_not_shift_entities(wordpiece, text, expected):
+    table = [0] * len(wordpiece)
+    table[wordpiece.convert_tokens_to_ids("john")] = NER_LABELS.index("B-PER")
+    table[wordpiece.convert_tokens_to_ids("paris")] = NER_LABELS.index("B-LOC")
+    entities = table_predictor(wordpiece, table).predict([text])[0]
+    assert [(e["entity"], e["text"]) for e in entities] == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_ner_spans_cover_the_same_words_with_zero_token_characters_in_text(wordpiece, data):
+    predictor = draw_predictor(data, wordpiece)
+    text = " ".join(data.draw(st.lists(st.sampled_from(NER_WORDS), min_size=1, max_size=10)))
+    characters, origin = inserted(data.draw, text, ZERO_TOKEN_CHARACTERS)
+    noisy = "".join(characters)
+    plain, found = predictor.predict([text, noisy])
+    for entity in found:
+        assert noisy[entity["start"] : entity["end"]] == entity["text"]
+    each_character = [(i, i + 1) for i in range(len(noisy))]
+    assert covered(found, each_character, origin) == [
+        (e["entity"], list(range(e["start"], e["end"]))) for e in plain
+    ]
+    assert [e["score"] for e in found] == pytest.approx([e["score"] for e in plain])
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_ner_spans_cover_the_same_words_with_zero_token_words_in_pre_split_input(wordpiece, data):
+    predictor = draw_predictor(data, wordpiece)
+    words = data.draw(st.lists(st.sampled_from(NER_WORDS), min_size=1, max_size=10))
+    noisy, origin = inserted(data.draw, words, ZERO_TOKEN_WORDS)
+    inside = st.tuples(st.integers(0, len(noisy) - 1), st.sampled_from(ZERO_TOKEN_CHARACTERS))
+    for index, character in data.draw(st.lists(inside, max_size=6)):  # and zero-token characters in words
+        noisy[index] = noisy[index][:1] + character + noisy[index][1:]
+    plain, found = predictor.predict([words, noisy])
+    _, spans = tasks.labeling.join_words(noisy)
+    _, plain_spans = tasks.labeling.join_words(words)
+    assert covered(found, spans, origin) == covered(plain, plain_spans, range(len(words)))
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=st.data())
+def test_ner_preprocess_words_without_tokens_do_not_shift_labels(wordpiece, data):
+    words = data.draw(st.lists(st.sampled_from(NER_WORDS), min_size=1, max_size=10))
+    tags = data.draw(st.lists(st.sampled_from(NER_LABELS), min_size=len(words), max_size=len(words)))
+    noisy, origin = inserted(data.draw, words, ZERO_TOKEN_WORDS)
+    noisy_tags = [tags[k] if k is not None else data.draw(st.sampled_from(NER_LABELS)) for k in origin]
+    records = [{"tokens": words, "tags": tags}, {"tokens": noisy, "tags": noisy_tags}]
+    plain, found = get_task("ner").preprocess(records, wordpiece, "bert", labels=NER_LABELS)
+    assert found["input_ids"] == plain["input_ids"] and found["labels"] == plain["labels"]
 
 
 # ---------------------------------------------------------------- classification / matching

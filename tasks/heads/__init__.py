@@ -31,11 +31,14 @@ from .compose import (
 from .crf import CRF
 from .embedding import SentenceEmbeddingHead, SentenceEmbeddingOutput
 from .labeling import TokenClassificationCRFHead, TokenClassificationHead
+from .unilm import BertForSeq2Seq, RobertaForSeq2Seq  # registered here: zoo.load finds their checkpoints
 
 globals().update({cls.__name__: cls for cls in COMPOSED.values()})
 register_heads()
 
 __all__ = [
+    "BertForSeq2Seq",
+    "RobertaForSeq2Seq",
     "CRF",
     "COMPOSED",
     "FAMILIES",
