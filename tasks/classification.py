@@ -13,15 +13,19 @@ import numpy as np
 import torch
 from transformers import DataCollatorWithPadding
 
+from zoo.configuration import check_model_inputs
+
 from .base import (
     LabelError,
     Task,
+    TaskDataError,
     as_dataset,
     ensure_pad_token,
     model_inputs,
     position_limit,
     report_truncation,
     require_fields,
+    resolve_family,
 )
 from .metrics import classification_scores
 
@@ -68,7 +72,10 @@ class ClassificationTask(Task):
 
     def collator(self, tokenizer, family: Any):
         ensure_pad_token(tokenizer)
-        return DataCollatorWithPadding(tokenizer)
+        _, config = resolve_family(family)
+        if config is None:
+            return DataCollatorWithPadding(tokenizer)
+        return CheckedCollator(tokenizer, config)
 
     def compute_metrics(self, tokenizer=None, labels: Sequence | None = None):
         """Accuracy and macro F1 from logits (argmax) or predicted class ids."""
@@ -93,6 +100,26 @@ class SemanticMatchingTask(ClassificationTask):
     pair = True
 
 
+class CheckedCollator(DataCollatorWithPadding):
+    """Pads, then checks each batch against the model's config: token ids and length must fit its
+    embeddings and class ids its ``num_labels``, or the batch fails here, not as an ``IndexError`` in the
+    forward."""
+
+    def __init__(self, tokenizer, config):
+        super().__init__(tokenizer)
+        self.config = config
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = super().__call__(features)
+        check_model_inputs(self.config, batch["input_ids"], batch.get("attention_mask"))
+        labels = batch.get("labels")
+        if labels is not None and labels.dim() == 1 and not labels.is_floating_point():  # class ids
+            outside = labels[(labels < 0) | (labels >= self.config.num_labels)]
+            if outside.numel():
+                raise LabelError(outside.tolist(), range(self.config.num_labels), field="labels")
+        return batch
+
+
 class ClassificationPredictor:
     """``{"label": str, "score": float}`` per input: a string, or a (text, text_pair) tuple.
 
@@ -107,6 +134,8 @@ class ClassificationPredictor:
 
     @torch.no_grad()
     def predict(self, inputs: Any, batch_size: int = 8) -> list[dict[str, Any]]:
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise TaskDataError(f"batch_size must be a positive integer, got {batch_size!r}")
         if isinstance(inputs, (str, tuple)):
             inputs = [inputs]
         inputs = list(inputs)
@@ -129,6 +158,7 @@ class ClassificationPredictor:
                     self.tokenizer, texts[start : start + batch_size], part, self.max_length, padding=True,
                     return_tensors="pt",
                 )  # fmt: skip
+                check_model_inputs(self.model.config, encoding["input_ids"], encoding["attention_mask"])
                 inputs = model_inputs(encoding, self.model)
                 logits = self.model(**{k: v.to(self.model.device) for k, v in inputs.items()}).logits
                 probabilities = logits.float().softmax(-1)

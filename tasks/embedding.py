@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from transformers import DataCollatorWithPadding
 
+from zoo.configuration import check_model_inputs
+
 from .base import (
     Task,
     TaskDataError,
@@ -116,6 +118,8 @@ class EmbeddingPredictor:
 
     @torch.no_grad()
     def predict(self, inputs: str | Sequence[str], batch_size: int = 8) -> np.ndarray:
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise TaskDataError(f"batch_size must be a positive integer, got {batch_size!r}")
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         _encode(self.tokenizer, texts, self.max_length, "embedding inputs")  # warns about truncation
         was_training = self.model.training
@@ -127,6 +131,7 @@ class EmbeddingPredictor:
                 encoding = self.tokenizer(
                     chunk, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
                 )
+                check_model_inputs(self.model.config, encoding["input_ids"], encoding["attention_mask"])
                 inputs = model_inputs(encoding, self.model)
                 output = self.model(**{k: v.to(self.model.device) for k, v in inputs.items()})
                 vectors.append(output.pooler_output.float().cpu().numpy())

@@ -6,13 +6,24 @@ the family's ``seq2seq`` head. Metrics are ROUGE-1/2/L F (characters for Chinese
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from .base import Task, as_dataset, decode_text, position_limit, report_truncation, require_fields
+from zoo.configuration import check_model_inputs
+
+from .base import (
+    Task,
+    TaskDataError,
+    as_dataset,
+    decode_text,
+    position_limit,
+    report_truncation,
+    require_fields,
+)
 from .metrics import rouge_scores
 from .seq2seq_formats import IGNORE, seq2seq_format
 
@@ -127,11 +138,15 @@ class Seq2SeqPredictor:
         **generation_kwargs,
     ) -> list[str]:
         """One generated string per input ("" where the model generates nothing)."""
+        for name, value in (("batch_size", batch_size), ("max_new_tokens", max_new_tokens)):
+            if not isinstance(value, int) or value < 1:
+                raise TaskDataError(f"{name} must be a positive integer, got {value!r}")
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        sources = _source_ids(self.tokenizer, [t or "" for t in texts])
+        self._check_position_room(max_new_tokens, sources)
         reserve = max_new_tokens if self.format.kind in ("prefix-lm", "unilm") else 0
         max_source_length = position_limit(self.model, self.max_source_length, reserve)
         limit = max(max_source_length - self.format.source_overhead, 0)
-        sources = _source_ids(self.tokenizer, [t or "" for t in texts])
         report_truncation(f"{self.task} inputs", [len(s) - limit for s in sources], max_source_length)
         sources = [s[:limit] for s in sources]
         settings = {
@@ -146,6 +161,7 @@ class Seq2SeqPredictor:
         try:
             for start in range(0, len(sources), batch_size):
                 batch = self.format.generation_inputs(sources[start : start + batch_size])
+                check_model_inputs(self.model.config, batch["input_ids"])
                 batch = {k: v.to(self.model.device) for k, v in batch.items()}
                 output = self.model.generate(**batch, **settings)
                 for ids in self.format.decode_generated(output, batch):
@@ -153,6 +169,24 @@ class Seq2SeqPredictor:
         finally:
             self.model.train(was_training)
         return results
+
+    def _check_position_room(self, max_new_tokens: int, sources: Sequence[Sequence[int]]) -> None:
+        """Generated tokens take positions of a learned table: more than it holds fail as an IndexError."""
+        positions = position_limit(self.model, sys.maxsize)
+        if self.format.kind in ("prefix-lm", "unilm"):  # after the source, which is cut down to one token
+            room = positions - self.format.source_overhead - 1
+            why = (
+                f"the prompt of {max(map(len, sources), default=0)} tokens is cut to make room but keeps one"
+            )
+        elif getattr(self.model.config, "block_position_encoding", False):
+            room, why = positions - 1, "GLM numbers the generated tokens in its block position table"
+        else:
+            return
+        if max_new_tokens > room:
+            raise TaskDataError(
+                f"max_new_tokens={max_new_tokens} does not fit max_position_embeddings="
+                f"{self.model.config.max_position_embeddings}: {why}, so at most {room} new tokens fit"
+            )
 
     def generate_ids(self, sources: Sequence[Sequence[int]], **generation_kwargs) -> list[list[int]]:
         """Generated target ids for source ids (no text round trip; greedy unless told otherwise)."""

@@ -6,12 +6,15 @@ transformers' ``DataCollatorForLanguageModeling`` (``mlm=False`` / ``mlm=True``)
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from transformers import DataCollatorForLanguageModeling
+
+from zoo.configuration import check_model_inputs
 
 from .base import (
     Task,
@@ -111,8 +114,18 @@ class ContinuationPredictor:
         num_beams: int = 1,
         **kwargs,
     ) -> list[str]:
+        for name, value in (("batch_size", batch_size), ("max_new_tokens", max_new_tokens)):
+            if not isinstance(value, int) or value < 1:
+                raise TaskDataError(f"{name} must be a positive integer, got {value!r}")
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         rows = self.tokenizer([t or "" for t in texts])["input_ids"] if texts else []
+        room = position_limit(self.model, sys.maxsize) - 1
+        if max_new_tokens > room:
+            raise TaskDataError(
+                f"max_new_tokens={max_new_tokens} does not fit max_position_embeddings="
+                f"{self.model.config.max_position_embeddings}: the prompt of {max(map(len, rows), default=0)} "
+                f"tokens is cut to make room but keeps one, so at most {room} new tokens fit"
+            )
         max_length = position_limit(self.model, self.max_length, reserve=max_new_tokens)
         report_truncation("lm prompts (kept their ends)", [len(r) - max_length for r in rows], max_length)
         rows = [row[-max_length:] for row in rows]
@@ -137,6 +150,7 @@ class ContinuationPredictor:
                 mask = torch.tensor(
                     [[0] * (length - len(r)) + [1] * len(r) for r in chunk], device=self.model.device
                 )
+                check_model_inputs(self.model.config, input_ids, mask)
                 output = self.model.generate(input_ids=input_ids, attention_mask=mask, **settings)
                 eos = self.tokenizer.eos_token_id
                 for new in output[:, length:].tolist():
@@ -160,6 +174,8 @@ class MaskFillPredictor:
     def predict(
         self, inputs: str | Sequence[str], batch_size: int = 8, top_k: int = 5
     ) -> list[list[list[dict]]]:
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise TaskDataError(f"batch_size must be a positive integer, got {batch_size!r}")
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         full = self.tokenizer([t or "" for t in texts])["input_ids"] if texts else []
         report_truncation("masklm inputs", [len(r) - self.max_length for r in full], self.max_length)
@@ -171,6 +187,7 @@ class MaskFillPredictor:
                 encoding = self.tokenizer(
                     chunk, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
                 )
+                check_model_inputs(self.model.config, encoding["input_ids"], encoding["attention_mask"])
                 logits = self.model(
                     **{k: v.to(self.model.device) for k, v in encoding.items()}
                 ).logits.float()

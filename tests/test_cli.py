@@ -208,3 +208,54 @@ def test_console_script_help():
     completed = subprocess.run([script, "info", "glm-larg-ch"], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 1
     assert completed.stderr.count("\n") == 1 and "did you mean" in completed.stderr
+
+
+def test_train_unknown_flag_is_a_usage_error_with_close_matches(capsys):
+    for flag, suggestion in (("--max_stepz", "--max_steps"), ("--bogus_flag", None)):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "ner", "--output_dir", "out", flag, "1"])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and f"zoo: error: 'zoo train ner' has no flag {flag}" in err
+        assert (f"did you mean {suggestion}" in err) if suggestion else "did you mean" not in err
+
+
+def test_info_of_a_missing_directory_says_so(tmp_path, capsys):
+    for name in (str(tmp_path / "no" / "such" / "dir"), "./no/such/dir"):
+        assert main(["info", name]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == f"zoo: error: no such directory: {name}"
+
+
+def test_convert_refuses_an_existing_destination(tmp_path, capsys):
+    directory = save_tiny_checkpoint("gpt2", tmp_path / "ckpt")
+    out = tmp_path / "out"
+    out.mkdir()  # an empty directory is no conversion to lose
+    argv = ["convert", str(directory), str(out), "--to", "zoo"]
+    assert main(argv) == 0
+    (out / "notes.txt").write_text("mine")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"zoo: error: {out} exists and is not empty; pass --overwrite to write into it"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert main([*argv, "--overwrite"]) == 0
+    assert (out / "notes.txt").read_text() == "mine" and read_config_dict(out)["model_type"] == "zoo_gpt2"
+    for overwrite in ([], ["--overwrite"]):
+        assert main(["convert", str(directory), str(out / "config.json"), "--to", "zoo", *overwrite]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.endswith(f"zoo: error: {out / 'config.json'} is a file; the destination is a directory")
+
+
+def test_multi_line_errors_print_as_one_line(tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    directory = save_tiny_checkpoint("gpt2", tmp_path / "ckpt")
+    state = load_file(directory / "model.safetensors")
+    state["bogus.weight"] = torch.zeros(1)
+    save_file(state, directory / "model.safetensors", metadata={"format": "pt"})
+    assert main(["convert", str(directory), str(tmp_path / "out"), "--to", "zoo"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ":;" not in err
+    assert f"weights from {directory} do not match the model: unexpected (1): bogus.weight" in err

@@ -5,6 +5,7 @@ Subcommands (each has ``--help``)::
     zoo list [--json]                                   the catalog and the tasks
     zoo info NAME|DIR [--json]                          one catalog entry, or a local model directory
     zoo convert SRC DST --to transformers|zoo           rewrite a checkpoint in the other layout
+                [--overwrite]                           (into a DST that holds files already)
     zoo predict TASK MODEL TEXT... [--model_dir D] [--labels a,b] [--json] [--batch_size N]
     zoo train TASK [--crf] [example flags ...]          run the task's example script (examples/*.py)
     zoo push DIR REPO_ID [--token T] [--private] [--reference-layout] [--revision R] [--message M]
@@ -24,14 +25,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import difflib
+import importlib.util
 import json
+import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import ZooError
+from zoo.errors import CheckpointNotFoundError, ZooError
 
 PAIR_SEPARATOR = "|||"
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
@@ -53,6 +58,11 @@ Run 'zoo COMMAND --help' for the flags of one command."""
 
 class CliError(ZooError):
     """A failure of the command line itself (e.g. a task without an example script)."""
+
+
+class UsageError(CliError):
+    """A command line the command cannot run (a flag the example script does not take): exit code 2, as
+    for argparse's own usage errors."""
 
 
 # ----------------------------------------------------------------------------------------------- output
@@ -83,6 +93,13 @@ def _plain(value: Any) -> str:
     if isinstance(value, dict) and set(value) == {"label", "score"}:
         return f"{value['label']}\t{value['score']:.4f}"
     return json.dumps(value, ensure_ascii=False)
+
+
+def _one_line(message: str) -> str:
+    """A multi-line message (e.g. a weight mismatch) as one line: lines joined by '; ', a heading that ends
+    with ':' by a space."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return "".join(line + (" " if line.endswith(":") else "; ") for line in lines[:-1]) + "".join(lines[-1:])
 
 
 def _stdout_to_stderr():
@@ -160,6 +177,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     from auto_loader.cards import tasks_for
 
     path = Path(args.name).expanduser()
+    if not path.is_dir() and _is_path(args.name):
+        if path.exists():
+            raise CliError(f"{args.name} is a file, not a model directory")
+        raise CheckpointNotFoundError(f"no such directory: {args.name}")
     if path.is_dir():
         with _stdout_to_stderr():
             info = _directory_info(path)
@@ -200,9 +221,19 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_path(name: str) -> bool:
+    """Whether ``name`` can only be a path: catalog names hold no separator and start with a letter."""
+    return any(sep and sep in name for sep in (os.sep, os.altsep)) or name.startswith((".", "~"))
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     from zoo import convert_checkpoint
 
+    destination = Path(args.dst).expanduser()
+    if destination.is_file():
+        raise CliError(f"{args.dst} is a file; the destination is a directory")
+    if destination.is_dir() and any(destination.iterdir()) and not args.overwrite:
+        raise CliError(f"{args.dst} exists and is not empty; pass --overwrite to write into it")
     with _stdout_to_stderr():
         result = convert_checkpoint(args.src, args.dst, target=args.to)
     print(f"wrote {args.to} layout to {result if result is not None else args.dst}")
@@ -247,8 +278,51 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
             f"example script {path} not found: the examples come with the source tree "
             "(git clone the repository and run 'zoo train' from its editable install)"
         )
+    unknown = _unknown_flags(rest, _script_flags(path))
+    if unknown:
+        raise UsageError(
+            "; ".join(f"'zoo train {args.task}' has no flag {flag}{hint}" for flag, hint in unknown)
+        )
     command = [sys.executable, str(path), *extra, *rest]
     return subprocess.run(command).returncode
+
+
+def _script_flags(script: Path) -> dict[str, str]:
+    """Every flag an example script parses, to its first spelling (``--max-steps``: ``--max_steps``). The
+    script's ``HfArgumentParser`` is built from argument dataclasses its namespace holds."""
+    from transformers import HfArgumentParser
+
+    name = f"_zoo_example_{script.stem}"
+    spec = importlib.util.spec_from_file_location(name, script)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(script.parent))  # the scripts import their shared module as ``common``
+    sys.modules[name] = module  # dataclasses and HfArgumentParser resolve annotations through it
+    try:
+        spec.loader.exec_module(module)
+        types = [v for v in vars(module).values() if isinstance(v, type) and dataclasses.is_dataclass(v)]
+        return {
+            flag: action.option_strings[0]
+            for cls in types
+            for flag, action in HfArgumentParser(cls)._option_string_actions.items()
+        }
+    finally:
+        sys.path.remove(str(script.parent))
+        del sys.modules[name]
+
+
+def _unknown_flags(argv: Sequence[str], known: Mapping[str, str]) -> list[tuple[str, str]]:
+    """``(flag, " (did you mean ...?)" or "")`` for each ``--flag`` of ``argv`` that is no flag of ``known``,
+    not even the prefix of one (argparse takes abbreviations)."""
+    spellings = sorted(set(known.values()))
+    unknown = []
+    for arg in argv:
+        if arg == "--":
+            break
+        flag = arg.split("=", 1)[0]
+        if flag.startswith("--") and not any(k.startswith(flag) for k in known):
+            close = difflib.get_close_matches(flag, spellings, n=3)
+            unknown.append((flag, f" (did you mean {' or '.join(close)}?)" if close else ""))
+    return unknown
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -313,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src", help="checkpoint directory (either layout)")
     p.add_argument("dst", help="output directory")
     p.add_argument("--to", required=True, choices=["transformers", "zoo"], help="layout to write")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into DST although it holds files (those of the same names are replaced)")  # fmt: skip
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser(
@@ -365,10 +441,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         return args.func(args)
-    except ZooError as error:  # one line: multi-line messages (e.g. weight mismatches) are joined
-        message = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
-        message = message or type(error).__name__
-        print(f"zoo: error: {message}", file=sys.stderr)
+    except UsageError as error:
+        parser.error(str(error))
+    except ZooError as error:
+        print(f"zoo: error: {_one_line(str(error)) or type(error).__name__}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)

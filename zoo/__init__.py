@@ -12,7 +12,9 @@ from .convert import convert_checkpoint
 from .errors import (
     CheckpointNotFoundError,
     ConfigError,
+    ConfigValidationError,
     CorruptCheckpointError,
+    ModelInputError,
     UnknownNameError,
     UnsupportedCacheError,
     WeightsMismatchError,
@@ -88,6 +90,8 @@ __all__ = [
     "BertModel",
     "CheckpointNotFoundError",
     "ConfigError",
+    "ConfigValidationError",
+    "ModelInputError",
     "CorruptCheckpointError",
     "GPT2Config",
     "GPT2ForCausalLM",

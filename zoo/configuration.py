@@ -6,23 +6,57 @@ own, and says how to translate to and from the transformers config of its refere
 mostly data.
 """
 
+import math
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+import torch
 from huggingface_hub.dataclasses import strict
+from huggingface_hub.errors import StrictDataclassError
 from transformers import PreTrainedConfig
 from transformers.activations import ACT2FN
+
+from .errors import ConfigError, ConfigValidationError, ModelInputError
+from .hf_internals import ROPE_INIT_FUNCTIONS
 
 NORM_TYPES = ("layernorm", "rmsnorm")
 MLP_TYPES = ("mlp", "gated")
 # How a sentence-embedding head pools token states (``tasks.heads``): masked mean, first token, last token.
 POOLING_MODES = ("mean", "cls", "last")
+ROPE_TYPES = ("default", *ROPE_INIT_FUNCTIONS)
+# The ranges ``ZooConfig.field_ranges`` names: (test of a value, what the message says is valid).
+RANGES = {
+    "count": (lambda value: value > 0, "a positive integer"),
+    "probability": (lambda value: 0 <= value <= 1, "between 0 and 1"),
+    "scale": (lambda value: math.isfinite(value) and value >= 0, "a finite number >= 0"),
+    "positive": (lambda value: math.isfinite(value) and value > 0, "a positive finite number"),
+}
+
+
+class _RaisesConfigError(type):
+    """``@strict`` runs the class validators after ``__init__`` and wraps what they raise in its own
+    error types, so only the call that constructs a config can turn every refused value into one
+    :class:`ConfigError` naming the class."""
+
+    def __call__(cls, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except ConfigError:
+            raise
+        except StrictDataclassError as error:  # a heading over the validator's own error
+            raise ConfigValidationError(f"{cls.__name__}: {error.__cause__ or error}") from None
+        except ValueError as error:  # from __post_init__, ours or transformers'
+            raise ConfigValidationError(f"{cls.__name__}: {error}") from None
 
 
 @strict
-class ZooConfig(PreTrainedConfig):
-    """Shared architecture fields (names follow transformers' Llama / BERT configs)."""
+class ZooConfig(PreTrainedConfig, metaclass=_RaisesConfigError):
+    """Shared architecture fields (names follow transformers' Llama / BERT configs).
+
+    Every value is checked when the config is constructed: a bad one raises :class:`ConfigError` naming
+    the field, the value and the valid range, never an error deep inside the model build or forward.
+    """
 
     # model_type values of transformers configs this family converts from (first: the default).
     reference_model_types: ClassVar[tuple[str, ...]] = ()
@@ -31,6 +65,28 @@ class ZooConfig(PreTrainedConfig):
     # No remote code: tools that read ``config.auto_map`` unguarded (TRL's reference loader) find an
     # empty mapping (transformers' Auto classes test ``name in config.auto_map`` when it exists).
     auto_map: ClassVar[Mapping[str, str]] = MappingProxyType({})
+    # The range (a key of ``RANGES``) each numeric field must lie in, None always allowed where the field
+    # takes it; a family adds its own fields.
+    field_ranges: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {
+            **dict.fromkeys(
+                (
+                    "vocab_size",
+                    "hidden_size",
+                    "num_hidden_layers",
+                    "num_attention_heads",
+                    "num_key_value_heads",
+                    "head_dim",
+                    "intermediate_size",
+                    "max_position_embeddings",
+                ),
+                "count",
+            ),
+            **dict.fromkeys(("hidden_dropout", "attention_dropout", "classifier_dropout"), "probability"),
+            "initializer_range": "scale",
+            "layer_norm_eps": "positive",
+        }
+    )
 
     vocab_size: int = 32000
     hidden_size: int = 768
@@ -67,10 +123,24 @@ class ZooConfig(PreTrainedConfig):
             self.intermediate_size = 4 * self.hidden_size
         if self.reference_model_type is None and self.reference_model_types:
             self.reference_model_type = self.reference_model_types[0]
+        # Not a field: transformers turns num_labels into as many id2label entries, none for a negative one.
+        num_labels = kwargs.get("num_labels")
+        if num_labels is not None and (not isinstance(num_labels, int) or num_labels < 1):
+            raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
         super().__post_init__(**kwargs)
 
     def validate_architecture(self):
-        """Part of ``@strict`` validation: shapes that cannot build a model fail here, by field name."""
+        """Part of ``@strict`` validation: values that cannot build a model fail here, by field name."""
+        for field, range_name in self.field_ranges.items():
+            value = getattr(self, field)
+            valid, description = RANGES[range_name]
+            if value is not None and not valid(value):
+                optional = self.__dataclass_fields__[field].default is None
+                raise ValueError(
+                    f"{field} must be {description}{' or None' if optional else ''}, got {value!r}"
+                )
+        if self.id2label is not None and not self.id2label:
+            raise ValueError("num_labels must be a positive integer, got 0 (id2label is empty)")
         if self.head_dim is None and self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
@@ -90,15 +160,36 @@ class ZooConfig(PreTrainedConfig):
         ):
             if value not in valid:
                 raise ValueError(f"{field}={value!r} is not one of {', '.join(valid)}")
-        for field in (
-            "vocab_size",
-            "hidden_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-            "intermediate_size",
-        ):
-            if getattr(self, field) <= 0:
-                raise ValueError(f"{field} must be positive, got {getattr(self, field)}")
+
+    def validate_rope(self):
+        """transformers' RoPE checks, which only warn about an unknown type or a bad value and raise a
+        ``KeyError`` (which ``@strict`` does not report) for a missing one, made errors."""
+        rope = getattr(self, "rope_parameters", None)
+        if rope:
+            rope_type = rope.get("rope_type", "default")
+            if rope_type not in ROPE_TYPES:
+                raise ValueError(
+                    f"rope_parameters['rope_type']={rope_type!r} is not one of {', '.join(ROPE_TYPES)}"
+                )
+            for key in ("rope_theta", "factor", "partial_rotary_factor"):
+                value = rope.get(key)
+                if (key == "rope_theta" or value is not None) and not (
+                    isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+                ):
+                    raise ValueError(
+                        f"rope_parameters[{key!r}] must be a positive finite number, got {value!r}"
+                    )
+            head_dim = self.head_dim or self.hidden_size // self.num_attention_heads
+            rotary_dim = int(head_dim * rope.get("partial_rotary_factor", 1.0))
+            if rotary_dim < 2 or rotary_dim % 2:
+                raise ValueError(
+                    f"rotary positions rotate pairs of dimensions: head_dim={head_dim} (times "
+                    f"partial_rotary_factor) must give an even number >= 2, got {rotary_dim}"
+                )
+        try:
+            super().validate_rope()
+        except KeyError as error:
+            raise ValueError(error.args[0]) from None
 
     def to_dict(self) -> dict[str, Any]:
         """The config's fields; ``architectures`` as ``Zoo<Class>``: a zoo-layout ``config.json`` never names
@@ -143,3 +234,32 @@ def shared_token_fields(reference: dict[str, Any]) -> dict[str, Any]:
         "problem_type",
     )
     return {key: reference[key] for key in keys if key in reference}
+
+
+def check_model_inputs(config, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> None:
+    """Raise :class:`ModelInputError` for inputs ``config``'s sizes cannot take, where the model would fail
+    with a bare ``index out of range``. Reads the ids' values: call it on batches, outside compiled graphs."""
+    if attention_mask is not None and attention_mask.dim() == 2 and attention_mask.shape != input_ids.shape:
+        raise ModelInputError(
+            f"attention_mask of shape {tuple(attention_mask.shape)} does not match input_ids "
+            f"{tuple(input_ids.shape)}"
+        )
+    vocab_size = getattr(config, "vocab_size", None)
+    if vocab_size is not None and input_ids.numel():
+        low, high = int(input_ids.min()), int(input_ids.max())
+        if low < 0 or high >= vocab_size:
+            raise ModelInputError(
+                f"token id {low if low < 0 else high} is outside the vocabulary: vocab_size={vocab_size} "
+                f"(ids 0 to {vocab_size - 1})"
+            )
+    # Rotary (Llama) and relative (T5) positions have no table to run past.
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is None or getattr(config, "rope_parameters", None) or config.is_encoder_decoder:
+        return
+    offset = config.pad_token_id + 1 if getattr(config, "positions_from_padding", False) else 0
+    if input_ids.shape[-1] > positions - offset:
+        start = f" (positions start at pad_token_id + 1 = {offset})" if offset else ""
+        raise ModelInputError(
+            f"input_ids hold {input_ids.shape[-1]} positions, more than max_position_embeddings={positions} "
+            f"allows{start}"
+        )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from huggingface_hub.errors import StrictDataclassError
+
 
 class ZooError(Exception):
     """Base class of every error raised by the zoo."""
@@ -12,6 +14,16 @@ class ZooError(Exception):
 
 class ConfigError(ZooError, ValueError):
     """A configuration file or value is malformed; the message names the file and the field."""
+
+
+class ConfigValidationError(ConfigError, StrictDataclassError):
+    """A value a config's constructor refused; still the ``StrictDataclassError`` that callers of
+    ``@strict`` dataclasses catch."""
+
+
+class ModelInputError(ZooError, ValueError):
+    """Inputs a model's sizes cannot take: token ids outside the vocabulary, more positions than its
+    learned table, an attention mask shaped unlike the input ids."""
 
 
 class UnsupportedCacheError(ZooError, ValueError):

@@ -4,6 +4,7 @@ RoBERTa differs only by data: positions counted from the padding index (``positi
 one token type, other special ids. ``RobertaConfig`` just changes the defaults.
 """
 
+from types import MappingProxyType
 from typing import Any
 
 import transformers
@@ -19,6 +20,7 @@ class BertConfig(ZooConfig):
     model_type = "zoo_bert"
     reference_model_types = ("bert", "roberta")
     zoo_model_types = ("zoo_bert", "zoo_roberta")
+    field_ranges = MappingProxyType({**ZooConfig.field_ranges, "type_vocab_size": "count"})
 
     vocab_size: int = 30522
     hidden_size: int = 768

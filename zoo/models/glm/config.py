@@ -7,6 +7,7 @@ field names (``num_layers`` and ``max_sequence_length``). Both use FlagAI's fiel
 
 import json
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from huggingface_hub.dataclasses import strict
@@ -35,6 +36,9 @@ class GLMConfig(ZooConfig):
     model_type = "zoo_glm"
     reference_model_types = (GLM_REFERENCE_TYPE,)
     zoo_model_types = ("zoo_glm",)
+    field_ranges = MappingProxyType(
+        {**ZooConfig.field_ranges, "embedding_dropout": "probability", "attention_scale": "positive"}
+    )
 
     vocab_size: int = 50048
     hidden_size: int = 1024

@@ -1,5 +1,6 @@
 """GPT-2 configuration: a pre-LN decoder with learned absolute positions and a tied LM head."""
 
+from types import MappingProxyType
 from typing import Any
 
 import transformers
@@ -14,6 +15,7 @@ class GPT2Config(ZooConfig):
     model_type = "zoo_gpt2"
     reference_model_types = ("gpt2",)
     zoo_model_types = ("zoo_gpt2",)
+    field_ranges = MappingProxyType({**ZooConfig.field_ranges, "embedding_dropout": "probability"})
 
     vocab_size: int = 50257
     hidden_size: int = 768

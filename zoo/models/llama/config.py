@@ -5,6 +5,7 @@ The three reference architectures differ only by data: Qwen2 has q/k/v biases, M
 sliding attention window, tying of the LM head varies by checkpoint.
 """
 
+from types import MappingProxyType
 from typing import Any
 
 import transformers
@@ -27,6 +28,7 @@ class LlamaConfig(ZooConfig):
     model_type = "zoo_llama"
     reference_model_types = ("llama", "mistral", "qwen2")
     zoo_model_types = ("zoo_llama",)
+    field_ranges = MappingProxyType({**ZooConfig.field_ranges, "sliding_window": "count"})
 
     vocab_size: int = 32000
     hidden_size: int = 4096

@@ -1,5 +1,6 @@
 """nanoGPT's configuration: GPT-2's architecture under nanoGPT's names and defaults."""
 
+from types import MappingProxyType
 from typing import Any
 
 from huggingface_hub.dataclasses import strict
@@ -28,6 +29,7 @@ class GPTConfig(GPT2Config):
     model_type = "zoo_gpt"
     zoo_model_types = ("zoo_gpt",)
     attribute_map = NANOGPT_NAMES
+    field_ranges = MappingProxyType({**GPT2Config.field_ranges, "dropout": "probability"})
 
     vocab_size: int = 50304  # GPT-2's 50257 rounded up to a multiple of 64, as nanoGPT does
     max_position_embeddings: int = 1024

@@ -5,6 +5,7 @@ decoder output by ``hidden_size**-0.5`` before it; T5 v1.1 / FLAN-T5 (``"gated-g
 gated-GELU feed-forward and an untied, unscaled head.
 """
 
+from types import MappingProxyType
 from typing import Any
 
 import transformers
@@ -18,6 +19,16 @@ class T5Config(ZooConfig):
     model_type = "zoo_t5"
     reference_model_types = ("t5",)
     zoo_model_types = ("zoo_t5",)
+    field_ranges = MappingProxyType(
+        {
+            **ZooConfig.field_ranges,
+            **dict.fromkeys(
+                ("num_decoder_layers", "relative_attention_num_buckets", "relative_attention_max_distance"),
+                "count",
+            ),
+            "initializer_factor": "scale",
+        }
+    )
 
     vocab_size: int = 32128
     hidden_size: int = 512
@@ -50,6 +61,18 @@ class T5Config(ZooConfig):
         if self.scale_decoder_outputs is None:
             self.scale_decoder_outputs = self.tie_word_embeddings
         super().__post_init__(**kwargs)
+
+    def validate_relative_attention(self):
+        """Part of ``@strict`` validation: the log-spaced buckets need an exact bucket and room beyond it."""
+        if self.relative_attention_num_buckets < 4:
+            raise ValueError(
+                f"relative_attention_num_buckets must be at least 4, got {self.relative_attention_num_buckets}"
+            )
+        if self.relative_attention_max_distance <= self.relative_attention_num_buckets // 2:
+            raise ValueError(
+                f"relative_attention_max_distance ({self.relative_attention_max_distance}) must be more than "
+                f"relative_attention_num_buckets // 2 ({self.relative_attention_num_buckets // 2})"
+            )
 
     @property
     def feed_forward_proj(self) -> str:
