@@ -99,9 +99,8 @@ def resolve_model_directory(
             last_error = error
     local = f"{Path(model_dir) / model_name}" if model_dir is not None else f"<model_dir>/{model_name}"
     raise ModelUnavailableError(
-        f"{model_name!r} ({', '.join(hub_ids)}) is not available: {last_error}. Without the Hub, put the "
-        f"checkpoint in {local} and pass model_dir=..., or load a copy already in the Hugging Face cache "
-        "with HF_HUB_OFFLINE=1."
+        f"{model_name!r} ({', '.join(hub_ids)}) is not available: {str(last_error).rstrip('.')}. Without the "
+        f"Hub, put the checkpoint in {local} and pass model_dir=..."
     ) from None
 
 

@@ -19,14 +19,15 @@ from typing import Any
 
 import datasets
 import yaml
-from transformers import HfArgumentParser, PreTrainedTokenizerFast
+from transformers import HfArgumentParser, PreTrainedTokenizerFast, set_seed
 
 import zoo
 from auto_loader import AutoLoader
 from tasks import Task, TaskDataError
 from tasks.data import parse_conll, read_table
 from tasks.heads import head_class
-from zoo.errors import ConfigError
+from zoo.errors import CheckpointNotFoundError, ConfigError
+from zoo.tokenization import has_tokenizer
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
 DATA_DIR = EXAMPLES_DIR / "data"
@@ -36,6 +37,8 @@ CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 # A tiny model trained from scratch gets the tokenizer its family is used to.
 WORDPIECE_FAMILIES = ("bert", "roberta", "t5")
 WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+CONTINUING = "##"  # WordPiece's prefix of a piece that continues a word
+PRIVATE_USE = 0xF0000  # Supplementary Private Use Area-A: stand-ins for pieces while the vocabulary is learnt
 
 
 class DataFileError(TaskDataError):
@@ -308,18 +311,55 @@ def texts_of(records: Records | None, schema_fields: Sequence[str]) -> list[str]
 
 
 # -- the model ------------------------------------------------------------------------------------
+def wordpiece_vocab(words: Sequence[str], vocab_size: int) -> dict[str, int]:
+    """The vocabulary ``tokenizers``' WordPieceTrainer learns from ``words``, the same in every process.
+
+    That trainer numbers the ``##`` continuation pieces in the order of a Rust hash map, seeded anew in
+    every process (so neither PYTHONHASHSEED nor the order of the texts helps), and breaks ties between
+    equally frequent merges by those numbers: the same texts gave another vocabulary on every run.
+    Here each piece, a word-initial character or a ``##`` one, becomes a private-use character in
+    sorted order, so the BPE trainer under WordPiece numbers them by code point; its merges are then
+    spelt back as WordPiece tokens.
+    """
+    from tokenizers import Tokenizer, models, trainers
+
+    inner = sorted({char for word in words for char in word[1:]})
+    pieces = [*sorted({char for word in words for char in word}), *(CONTINUING + char for char in inner)]
+    code = {piece: chr(PRIVATE_USE + index) for index, piece in enumerate(pieces)}
+    piece_of = {c: piece for piece, c in code.items()}
+    encoded = [code[word[0]] + "".join(code[CONTINUING + char] for char in word[1:]) for word in words]
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=1,
+        special_tokens=WORDPIECE_SPECIALS,
+        initial_alphabet=list(code.values()),  # a plain piece for characters seen only inside words too
+        show_progress=False,
+    )
+    bpe = Tokenizer(models.BPE())
+    bpe.train_from_iterator(encoded, trainer)
+
+    def spell(token: str) -> str:
+        if token in WORDPIECE_SPECIALS:
+            return token
+        return piece_of[token[0]] + "".join(piece_of[c].removeprefix(CONTINUING) for c in token[1:])
+
+    return {spell(token): index for token, index in bpe.get_vocab().items()}
+
+
 def train_wordpiece_tokenizer(texts: Sequence[str], vocab_size: int) -> PreTrainedTokenizerFast:
     """A BERT-style WordPiece tokenizer (lower-cased, CJK split per character) trained on ``texts``."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-    backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    backend.normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    words = [
+        word for text in texts for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
+    ]
+    backend = Tokenizer(models.WordPiece(wordpiece_vocab(words, vocab_size), unk_token="[UNK]"))
+    backend.normalizer = normalizer
+    backend.pre_tokenizer = pre_tokenizer
     backend.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, min_frequency=1, special_tokens=WORDPIECE_SPECIALS, show_progress=False
-    )
-    backend.train_from_iterator(texts, trainer)
+    backend.add_special_tokens(WORDPIECE_SPECIALS)
     cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
     backend.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
@@ -376,20 +416,40 @@ def build_tiny_model(
     return model
 
 
+def saved_tokenizer(checkpoint: str | Path) -> PreTrainedTokenizerFast:
+    """The tokenizer a run saved into its checkpoint (the ``Trainer`` writes it into every one)."""
+    if not has_tokenizer(checkpoint):
+        raise CheckpointNotFoundError(
+            f"--resume_from_checkpoint {checkpoint} holds no tokenizer, so it is no checkpoint of this "
+            "script; give a checkpoint-N directory of the run to resume"
+        )
+    return zoo.load_tokenizer(checkpoint)
+
+
 def load_model(
     task: Task,
     model_args: ModelArguments,
     tokenizer_texts: Sequence[str],
     labels: Sequence[str] | None = None,
+    checkpoint: str | None = None,
 ):
-    """``(model, tokenizer)``: a tiny model trained from scratch, or a real one through ``AutoLoader``."""
+    """``(model, tokenizer)``: a tiny model trained from scratch, or a real one through ``AutoLoader``.
+
+    Resuming from ``checkpoint``, a tiny model takes the tokenizer saved there rather than training one:
+    the checkpoint's weights belong to its token ids.
+    """
     if model_args.is_tiny:
         family = model_args.model_name[len(TINY_PREFIX) :].lower()
-        tokenizer = train_tokenizer(family, tokenizer_texts, model_args.vocab_size)
+        if checkpoint:
+            tokenizer = saved_tokenizer(checkpoint)
+            origin = f"from {checkpoint}"
+        else:
+            tokenizer = train_tokenizer(family, tokenizer_texts, model_args.vocab_size)
+            origin = "trained on the training data"
         model = build_tiny_model(task, family, tokenizer, model_args.init_config, labels)
         print(
             f"{model_args.model_name}: {type(model).__name__} with {model.get_num_params():,} parameters, "
-            f"trained from scratch; tokenizer of {len(tokenizer)} tokens trained on the training data"
+            f"trained from scratch; tokenizer of {len(tokenizer)} tokens {origin}"
         )
         return model, tokenizer
     overrides = {"labels": list(labels)} if labels is not None else {}
@@ -459,11 +519,15 @@ def fine_tune(
     model=None,
     tokenizer=None,
 ):
-    """Load (or build) the model, then ``trainers.run_task``: train, evaluate, predict, save; print it all."""
+    """Load (or build) the model, then ``trainers.run_task``: train or resume, evaluate, predict, save, print."""
     from trainers import run_task
 
+    checkpoint = training_args.resume_from_checkpoint
     if model is None:
-        model, tokenizer = load_model(task, model_args, texts_of(train, tokenizer_fields), labels)
+        set_seed(training_args.seed)  # the random weights: the Trainer seeds only once the model exists
+        model, tokenizer = load_model(task, model_args, texts_of(train, tokenizer_fields), labels, checkpoint)
+    if checkpoint:
+        print(f"resuming from {checkpoint}")
     result = run_task(
         task,
         model,
@@ -474,6 +538,7 @@ def fine_tune(
         labels=list(labels) if labels is not None else None,
         max_length=data_args.max_length,
         max_target_length=max_target_length,
+        resume_from_checkpoint=checkpoint,
         predict_inputs=list(predict_inputs) if predict_inputs else None,
     )
     if training_args.should_log:

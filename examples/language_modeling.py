@@ -115,7 +115,8 @@ def main(argv=None):
     task = get_task("lm")
     set_seed(training_args.seed)
     train_lines = read_lines(data_args.train_file)
-    model, tokenizer = load_model(task, model_args, [line for line in train_lines if line.strip()])
+    texts = [line for line in train_lines if line.strip()]
+    model, tokenizer = load_model(task, model_args, texts, checkpoint=training_args.resume_from_checkpoint)
     budget = data_args.max_length - 1  # the task appends the end-of-text token
     train_blocks = pack_blocks(train_lines, tokenizer, budget)
     if data_args.validation_file:

@@ -105,7 +105,8 @@ def main(argv=None):
     columns = {"source": data_args.source_column, "target": data_args.target_column}
     train = load_split(data_args, "train", columns)
     validation = load_split(data_args, "validation", columns)
-    model, tokenizer = load_model(task, model_args, texts_of(train, ("source", "target")))
+    texts = texts_of(train, ("source", "target"))
+    model, tokenizer = load_model(task, model_args, texts, checkpoint=training_args.resume_from_checkpoint)
     output_dir = Path(training_args.output_dir)
     if model_args.is_tiny and training_args.should_save:  # the adapter needs its base model on disk
         model.save_pretrained(output_dir / BASE_DIR)

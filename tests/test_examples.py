@@ -125,6 +125,48 @@ def test_ner_example(tmp_path, crf):
     assert [show(e) for e in loader.get_predictor().predict(texts)] == printed_predictions(completed.stdout)
 
 
+def logged_losses(output_dir: Path) -> list[tuple[int, float]]:
+    history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
+    return [(entry["step"], entry["loss"]) for entry in history if "loss" in entry]
+
+
+@pytest.fixture(scope="module")
+def ner_runs(tmp_path_factory) -> dict[str, Path]:
+    """ner.py in three processes with one seed: 8 steps straight; 4 steps to checkpoint-4; resumed from it to 8.
+
+    A constant learning rate: with the default linear decay the 4-step run would follow another schedule.
+    """
+    root = tmp_path_factory.mktemp("ner-runs")
+    flags = ["--logging_steps", "1", "--save_steps", "4", "--save_strategy", "steps",
+             "--lr_scheduler_type", "constant", "--num_predictions", "0"]  # fmt: skip
+    run_example("ner", root / "straight", *flags, steps=8)
+    run_example("ner", root / "resumed", *flags, steps=4)
+    checkpoint = root / "resumed" / "checkpoint-4"
+    run_example("ner", root / "resumed", *flags, "--resume_from_checkpoint", str(checkpoint), steps=8)
+    return {"straight": root / "straight", "checkpoint": checkpoint, "resumed": root / "resumed"}
+
+
+def test_same_seed_same_tokenizer_and_losses_in_another_process(ner_runs):
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        straight = (ner_runs["straight"] / name).read_text()
+        assert (ner_runs["checkpoint"] / name).read_text() == straight, f"{name} differs between two runs"
+    # Resumed, the tokenizer is the checkpoint's (its saved config gains from_pretrained's keywords).
+    resumed = (ner_runs["resumed"] / "tokenizer.json").read_text()
+    assert resumed == (ner_runs["straight"] / "tokenizer.json").read_text(), "another tokenizer resumed"
+    assert logged_losses(ner_runs["checkpoint"]) == logged_losses(ner_runs["straight"])[:4]
+
+
+def test_resumed_run_continues_with_the_losses_of_an_uninterrupted_one(ner_runs):
+    straight, resumed = logged_losses(ner_runs["straight"]), logged_losses(ner_runs["resumed"])
+    assert [step for step, _ in resumed] == list(range(1, 9)), resumed
+    assert resumed == straight
+    results = {
+        name: json.loads((ner_runs[name] / "all_results.json").read_text())
+        for name in ("straight", "resumed")
+    }
+    assert results["resumed"]["eval_loss"] == results["straight"]["eval_loss"]
+
+
 def test_semantic_matching_example(tmp_path):
     completed = run_example("semantic_matching", tmp_path, "--num_predictions", "3")
     results = check_outputs(tmp_path, {"eval_accuracy", "eval_macro_f1", "eval_loss"})
@@ -288,6 +330,13 @@ def test_unknown_tag_names_file_sentence_line_and_column(tmp_path, common):
         common.DataFileError, match=r"dev.conll: sentence 2 \(line 3\), column 'tag': unknown label 'B-ORG'"
     ):
         common.check_labels(validation, "tags", ["O", "B-PER", "B-LOC"], valid_from=records.source)
+
+
+def test_resuming_from_a_directory_without_a_tokenizer_says_so(tmp_path, common):
+    from tasks import get_task
+
+    with pytest.raises(common.CheckpointNotFoundError, match="holds no tokenizer"):
+        common.load_model(get_task("ner"), common.ModelArguments(), ["a text"], checkpoint=str(tmp_path))
 
 
 def test_unknown_label_fails_the_script(tmp_path):

@@ -16,9 +16,15 @@ import tempfile
 from pathlib import Path
 
 from huggingface_hub import CommitInfo, HfApi, ModelCard, ModelCardData, get_token
+from huggingface_hub import constants as hub_constants
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 from zoo.errors import ZooError
+
+try:  # the HTTP client of huggingface_hub 2.x: no network or a dropped upload raises its errors
+    from httpx2 import TransportError
+except ImportError:  # huggingface_hub 1.x
+    from httpx import TransportError
 
 __all__ = [
     "HUB_LICENSES",
@@ -31,7 +37,7 @@ __all__ = [
 
 
 class PushError(ZooError):
-    """The model cannot be pushed: no token, a token that may not write, or a repository out of reach."""
+    """The model cannot be pushed: no token, a token that may not write, offline mode, or a Hub out of reach."""
 
 
 class CardValidationError(ZooError, ValueError):
@@ -316,6 +322,11 @@ def push_to_hub(
         model_card = ModelCard.load(Path(model_card)) if is_path else ModelCard(str(model_card))
     validate_card(model_card)
 
+    if hub_constants.HF_HUB_OFFLINE:
+        raise PushError(
+            f"cannot push to {repo_id!r}: HF_HUB_OFFLINE is set, and a push needs the Hub; unset it "
+            "(HF_HUB_OFFLINE=0) where the Hub is reachable and push again"
+        )
     token = token or get_token()
     if not token:
         raise PushError(
@@ -323,26 +334,31 @@ def push_to_hub(
             "`hf auth login` (a token with write access, https://huggingface.co/settings/tokens)"
         )
     api = HfApi(token=token)
-    _check_token(api, token, repo_id)
+    try:
+        _check_token(api, token, repo_id)
+        with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
+            staging = Path(tmp)
+            if is_directory:
+                _stage_directory(Path(source), staging, max_shard_size, reference_layout)
+            else:
+                _stage_model(source, tokenizer, staging, max_shard_size, reference_layout)
+            model_card.save(staging / "README.md")
 
-    with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
-        staging = Path(tmp)
-        if is_directory:
-            _stage_directory(Path(source), staging, max_shard_size, reference_layout)
-        else:
-            _stage_model(source, tokenizer, staging, max_shard_size, reference_layout)
-        model_card.save(staging / "README.md")
-
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        try:
-            before = api.repo_info(repo_id, revision=revision).sha
-        except RepositoryNotFoundError:
-            before = None
-        info = api.upload_folder(
-            repo_id=repo_id,
-            folder_path=staging,
-            revision=revision,
-            commit_message=commit_message
-            or f"Upload {'reference layout of ' if reference_layout else ''}model",
-        )
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            try:
+                before = api.repo_info(repo_id, revision=revision).sha
+            except RepositoryNotFoundError:
+                before = None
+            info = api.upload_folder(
+                repo_id=repo_id,
+                folder_path=staging,
+                revision=revision,
+                commit_message=commit_message
+                or f"Upload {'reference layout of ' if reference_layout else ''}model",
+            )
+    except TransportError as error:  # no network, a wrong HF_ENDPOINT, or a connection dropped mid-upload
+        raise PushError(
+            f"cannot push to {repo_id!r}: the Hub at {api.endpoint} is unreachable ({type(error).__name__}); "
+            "check the network (or HF_ENDPOINT) and push again"
+        ) from None
     return None if info.oid == before else info

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
+from huggingface_hub import constants as hub_constants
 from huggingface_hub import snapshot_download
 from huggingface_hub.errors import (
     HfHubHTTPError,
@@ -49,8 +52,10 @@ def resolve_checkpoint(
     token: str | bool | None = None,
     local_files_only: bool = False,
     local_dir: str | os.PathLike | None = None,
+    allow_patterns: list[str] | None = None,
 ) -> Path:
-    """A local directory holding ``config.json``: the path itself if it exists, else a Hub snapshot."""
+    """A local directory holding ``config.json``: the path itself if it exists, else a Hub snapshot of
+    the files ``allow_patterns`` names (default :data:`HUB_PATTERNS`)."""
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         if not (path / CONFIG_NAME).is_file():
@@ -72,7 +77,7 @@ def resolve_checkpoint(
             cache_dir=cache_dir,
             token=token,
             local_files_only=local_files_only,
-            allow_patterns=HUB_PATTERNS,
+            allow_patterns=allow_patterns or HUB_PATTERNS,
             local_dir=local_dir,
         )
     except (RepositoryNotFoundError, RevisionNotFoundError) as error:
@@ -82,10 +87,20 @@ def resolve_checkpoint(
             + f": {type(error).__name__}"
         ) from None
     except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError, TransportError, OSError) as error:
-        raise CheckpointNotFoundError(
-            f"could not download {name!r} from the Hub ({type(error).__name__}); the Hub may be unreachable. "
-            "Pass a local directory, or set HF_HUB_OFFLINE=1 to use a copy already in the cache."
-        ) from None
+        if local_files_only or hub_constants.HF_HUB_OFFLINE:  # offline already: the cache is all there is
+            switch = "HF_HUB_OFFLINE is set" if hub_constants.HF_HUB_OFFLINE else "local_files_only=True"
+            message = (
+                f"{name!r} is not in the Hugging Face cache, and {switch}: nothing is downloaded. Fill the "
+                f"cache once where the Hub is reachable (`HF_HUB_OFFLINE=0 hf download {name}`, or this call "
+                "online), or pass a local directory."
+            )
+        else:
+            message = (
+                f"could not download {name!r}: the Hub at {hub_constants.ENDPOINT} is unreachable "
+                f"({type(error.__cause__ or error).__name__}). Check the network (or HF_ENDPOINT), pass a local "
+                "directory, or set HF_HUB_OFFLINE=1 to load a copy already in the Hugging Face cache."
+            )
+        raise CheckpointNotFoundError(message) from None
     return Path(snapshot)
 
 
@@ -165,14 +180,32 @@ def _safetensors_getter(handle, name: str, file: Path) -> Lazy:
     return get
 
 
-def _torch_load(file: Path) -> dict[str, torch.Tensor]:
+def _torch_load(file: Path, tensors_only: bool = True) -> dict[str, Any]:
+    """A torch weights file as ``{name: tensor}``, unpickling tensors and plain containers only
+    (``tensors_only=False``: any such dict, e.g. a nanoGPT ``ckpt.pt`` with its ``model_args``).
+
+    The zip format (torch >= 1.6) is memory-mapped; the legacy format written with
+    ``_use_new_zipfile_serialization=False`` (older FlagAI and DeepSpeed checkpoints) cannot be and is
+    read whole, by the same weights-only unpickler.
+    """
     try:
-        state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+        state = torch.load(file, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(file))
     except Exception as error:  # torch raises several unrelated types for bad pickles
         raise CorruptCheckpointError(
             f"{file} cannot be read as a weights-only torch checkpoint: {error}"
         ) from None
+    if not tensors_only:
+        if not isinstance(state, dict):
+            raise CorruptCheckpointError(f"{file} holds a {type(state).__name__}, not a dict")
+        return state
     # DeepSpeed / FlagAI training checkpoints hold the weights under "module" next to training state.
     if isinstance(state, dict) and isinstance(state.get("module"), dict):
-        return state["module"]
+        state = state["module"]
+    if not isinstance(state, dict):
+        raise CorruptCheckpointError(f"{file} holds a {type(state).__name__}, not a state dict of tensors")
+    for name, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise CorruptCheckpointError(
+                f"{file}: {name!r} is a {type(value).__name__}, not a tensor; a weights file holds tensors only"
+            )
     return state

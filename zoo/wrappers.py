@@ -13,7 +13,11 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from .loading import HUB_PATTERNS, resolve_checkpoint
 from .text_generation import generate_text
+
+# from_pretrained keywords that say where the checkpoint comes from: they go to resolve_checkpoint.
+_HUB_KWARGS = ("revision", "cache_dir", "token", "local_files_only")
 
 
 class CausalLMWrapper(nn.Module):
@@ -52,10 +56,24 @@ class CausalLMWrapper(nn.Module):
 
 
 def wrap(name_or_model: str | os.PathLike | PreTrainedModel, tokenizer=None, **from_pretrained_kwargs):
-    """``CausalLMWrapper`` of a model object, or of a checkpoint (local directory or Hub id) and its tokenizer."""
+    """``CausalLMWrapper`` of a model object, or of a checkpoint (local directory or Hub id) and its tokenizer.
+
+    A Hub id is fetched with ``zoo.loading.resolve_checkpoint`` like ``zoo.load``: without the Hub it
+    fails at once with a ``CheckpointNotFoundError`` that says what to do, where transformers would
+    retry for most of a minute and raise a bare ``OSError``.
+    """
     if isinstance(name_or_model, PreTrainedModel):
         return CausalLMWrapper(name_or_model, tokenizer)
-    model = AutoModelForCausalLM.from_pretrained(name_or_model, **from_pretrained_kwargs)
+    hub = {key: from_pretrained_kwargs.pop(key) for key in _HUB_KWARGS if key in from_pretrained_kwargs}
+    # Any transformers causal LM: torch weights too, and its own code where the caller trusts it.
+    patterns = [
+        *HUB_PATTERNS,
+        "*.bin",
+        *(["*.py"] if from_pretrained_kwargs.get("trust_remote_code") else []),
+    ]
+    directory = resolve_checkpoint(name_or_model, allow_patterns=patterns, **hub)
+    model = AutoModelForCausalLM.from_pretrained(directory, **from_pretrained_kwargs)
+    model.config.name_or_path = str(name_or_model)
     if tokenizer is None:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_model)
+        tokenizer = AutoTokenizer.from_pretrained(directory)
     return CausalLMWrapper(model.eval(), tokenizer)

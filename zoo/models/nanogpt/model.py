@@ -96,7 +96,7 @@ class GPT(GPT2ForCausalLM):
     @classmethod
     def from_nanogpt_checkpoint(cls, path: str | os.PathLike, tokenizer=None, **config_overrides) -> GPT:
         """Load nanoGPT's ``ckpt.pt`` (read with ``weights_only=True``): its ``model_args`` and ``model``."""
-        checkpoint = _torch_load(path)
+        checkpoint = _torch_load(path, tensors_only=False)  # weights beside model_args, iter_num, ...
         if not isinstance(checkpoint, dict) or "model_args" not in checkpoint or "model" not in checkpoint:
             raise ConfigError(
                 f"{path} is not a nanoGPT training checkpoint (a dict with 'model_args' and 'model'); "
