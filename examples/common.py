@@ -178,6 +178,7 @@ def _conll_sentence_lines(lines: Sequence[str]) -> list[int]:
     """The 1-based line of each sentence's first token (the sentence rules of ``tasks.data.parse_conll``)."""
     starts, inside = [], False
     for number, raw in enumerate(lines, 1):
+        raw = raw.removeprefix("\ufeff") if number == 1 else raw  # a BOM, as parse_conll strips it
         separator = not raw.strip() or raw.startswith("-DOCSTART-")
         if not separator and not inside:
             starts.append(number)

@@ -377,3 +377,10 @@ def test_quickstart_exits_nonzero_naming_a_failed_check(monkeypatch, capsys):
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert "FAILED: T5 logits differ" in err and "cached generation differs from uncached generation" in err
+
+
+def test_conll_line_numbers_skip_a_bom_before_docstart():
+    """The line an error names is the sentence's own: a BOM before -DOCSTART- is no sentence."""
+    common = _module("common")
+    lines = ["\ufeff-DOCSTART- -X- O", "", "Ken B-PER", "Ito I-PER", "", "Oslo B-LOC"]
+    assert common._conll_sentence_lines(lines) == [3, 6]
