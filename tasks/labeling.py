@@ -212,6 +212,8 @@ class EntityPredictor:
     ) -> list[list[dict[str, Any]]]:
         """``inputs``: a string, a list of strings, or a list of token lists (offsets then index the
         tokens joined by ``separator``, see :func:`join_words`)."""
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise TaskDataError(f"batch_size must be a positive integer, got {batch_size!r}")
         if isinstance(inputs, str):
             inputs = [inputs]
         items = [self._words(item, separator) for item in inputs]

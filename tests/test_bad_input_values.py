@@ -205,6 +205,15 @@ def predictors(wordpiece, bpe):
         ),
         (get_task("lm").predictor(gpt2, bpe), ["the cat"]),
         (get_task("poetry-generation").predictor(gpt2, bpe), ["the cat"]),
+        (
+            get_task("ner").predictor(
+                head_class("bert", "sequence-labeling")(
+                    zoo.BertConfig(**bert, **get_task("ner").label_config(["O", "B-PER", "I-PER"]))
+                ).eval(),
+                wordpiece,
+            ),
+            ["john lives in paris"],
+        ),
     ]
 
 
@@ -369,3 +378,35 @@ def test_plain_pickle_is_refused(tmp_path):
     with pytest.raises(zoo.errors.CorruptCheckpointError, match="weights-only"), open_weights(directory):
         pass
     assert not marker.exists()
+
+
+_FORWARD_MODELS = {
+    "llama": lambda: zoo.LlamaForCausalLM(
+        zoo.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                        num_attention_heads=4, num_key_value_heads=2)
+    ),
+    "gpt2": lambda: zoo.GPT2ForCausalLM(
+        zoo.GPT2Config(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                       max_position_embeddings=8, bos_token_id=0, eos_token_id=0)
+    ),
+    "bert": lambda: zoo.BertForMaskedLM(
+        zoo.BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                       intermediate_size=64, max_position_embeddings=8)
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("family", list(_FORWARD_MODELS))
+def test_a_direct_forward_names_the_input_torch_could_not_index(family):
+    """Called directly (no predictor in between), the model's own forward explains torch's
+    ``index out of range in self``; inputs are read only after the failure, so good calls pay nothing."""
+    model = _FORWARD_MODELS[family]().eval()
+    with pytest.raises(
+        zoo.ModelInputError, match="token id 70 is outside the vocabulary: vocab_size=64"
+    ) as error:
+        model(input_ids=torch.tensor([[1, 70]]))
+    assert isinstance(error.value.__cause__, IndexError)
+    if family != "llama":  # learned position tables
+        with pytest.raises(zoo.ModelInputError, match="12 positions, more than max_position_embeddings=8"):
+            model(input_ids=torch.ones(1, 12, dtype=torch.long))
+    model(input_ids=torch.tensor([[1, 63]]))  # the edge of the vocabulary is fine

@@ -164,9 +164,31 @@ def checked_forward(forward: Callable | None = None, *, ignored: tuple[str, ...]
         unknown = [name for name in kwargs if name not in declared and name not in PASS_THROUGH_KWARGS]
         if unknown:
             raise TypeError(_unknown_arguments_message(type(self).__name__, unknown, declared))
-        return forward(self, *args, **kwargs)
+        if torch.compiler.is_compiling():
+            return forward(self, *args, **kwargs)
+        try:
+            return forward(self, *args, **kwargs)
+        except (IndexError, RuntimeError) as error:
+            # torch's "index out of range in self" says nothing of which input: name it, at no cost to
+            # the calls that succeed (the inputs are read only after a failure).
+            _explain_input_failure(self, args, kwargs, error)
+            raise
 
     return wrapper
+
+
+def _explain_input_failure(model, args, kwargs, error: Exception) -> None:
+    """Raise :class:`~zoo.errors.ModelInputError` from ``error`` if ``model``'s inputs explain it."""
+    from .configuration import check_model_inputs
+
+    input_ids = kwargs.get("input_ids", args[0] if args else None)
+    config = getattr(model, "config", None)
+    if not isinstance(input_ids, torch.Tensor) or input_ids.is_floating_point() or config is None:
+        return
+    try:
+        check_model_inputs(config, input_ids, kwargs.get("attention_mask"))
+    except ValueError as explained:
+        raise explained from error
 
 
 def _unknown_arguments_message(owner: str, unknown: list[str], declared: set[str]) -> str:
