@@ -153,6 +153,9 @@ class AutoLoader:
     ``cache_dir``, ``token`` for the Hub; ``device`` and ``dtype`` for the loaded model.
     ``adapter``: a PEFT (LoRA) adapter directory or Hub id (``adapter_revision`` pins it) loaded onto
     the head with ``trainers.lora.load_adapter``; the model is then a ``peft.PeftModel``.
+    ``reheading=True``: a checkpoint saved with another task's head (e.g. an NER model for
+    classification) gets a new head for this task on its backbone, the saved head left unread
+    (without it, that is an ``UnsupportedHeadError``).
     """
 
     def __init__(
@@ -165,6 +168,7 @@ class AutoLoader:
         dtype: torch.dtype | str | None = None,
         adapter: str | os.PathLike | None = None,
         adapter_revision: str | None = None,
+        reheading: bool = False,
         **overrides: Any,
     ):
         self.task = get_task(task_name)
@@ -190,7 +194,7 @@ class AutoLoader:
         self._check_head(
             self.family, self.entry.supported_heads() if self.entry else supported_heads(self.family)
         )
-        self._check_saved_head(model_name)
+        replaced_head = self._check_saved_head(model_name, reheading, overrides)
         model_class = head_class(self.family, self.task.head)
         config_overrides = {**(self.entry.head_defaults if self.entry else {})}
         if self.task.head == "embedding":  # a sentence-transformers directory says how it pools
@@ -198,7 +202,9 @@ class AutoLoader:
         config_overrides.update(overrides)
         config_overrides.update(_label_overrides(config_overrides))
         try:
-            self.model = model_class.from_pretrained(self.directory, dtype=dtype, **config_overrides)
+            self.model = model_class.from_pretrained(
+                self.directory, dtype=dtype, ignore_checkpoint_weights=replaced_head, **config_overrides
+            )
         except TypeError as error:
             fields = sorted(model_class.config_class.__dataclass_fields__)
             raise ConfigError(
@@ -222,18 +228,33 @@ class AutoLoader:
         hub_kwargs = {k: v for k, v in hub_kwargs.items() if k != "revision"}  # that one pins the base
         self.model = load_adapter(self.model, adapter, revision=revision, **hub_kwargs)
 
-    def _check_saved_head(self, model_name: str) -> None:
+    def _check_saved_head(
+        self, model_name: str, reheading: bool, overrides: dict[str, Any]
+    ) -> tuple[str, ...]:
         """A checkpoint saved with another task's head (an NER model for classification) would lend that
-        head to this task under the wrong meaning (tags as classes): an error, never a silent re-use."""
+        head to this task under the wrong meaning (tags as classes): an error, unless ``reheading`` asks
+        for a new head on its backbone. Returns the saved head's layer prefixes to leave unread."""
         data = read_config_dict(self.directory)
         saved = zoo_class_for(data, source=str(self.directory / CONFIG_NAME))
         saved_kind = getattr(saved, "head_kind", None)
-        if saved_kind is not None and saved_kind != self.task.head:
+        if saved_kind is None or saved_kind == self.task.head:
+            return ()
+        found = (
+            f"{model_name!r} was saved with a {saved_kind} head ({(data.get('architectures') or ['?'])[0]})"
+        )
+        if not reheading:
             raise UnsupportedHeadError(
-                f"{model_name!r} was saved with a {saved_kind} head ({(data.get('architectures') or ['?'])[0]}); "
-                f"task {self.task_name!r} needs a {self.task.head} head. Start from a checkpoint without a "
-                f"{saved_kind} head (the base model it was fine-tuned from)"
+                f"{found}; task {self.task_name!r} needs a {self.task.head} head. Pass reheading=True to "
+                f"train a new {self.task.head} head on its backbone (the saved head is dropped), or start "
+                "from the base model it was fine-tuned from"
             )
+        if not any(key in overrides for key in ("labels", "num_labels", "class_num")) and (
+            self.task.head.startswith("sequence-")
+        ):
+            raise ConfigError(
+                f"{found}: re-heading it for {self.task_name!r} needs the new head's labels (labels=[...])"
+            )
+        return tuple(saved._new_head_prefixes)
 
     def _check_head(self, family: str, offered: tuple[str, ...]) -> None:
         if self.task.head not in offered:

@@ -17,7 +17,7 @@ import zoo
 from auto_loader import AutoLoader
 from tasks import heads
 from tasks.heads import UnsupportedHeadError
-from zoo.errors import UnknownNameError
+from zoo.errors import ConfigError, UnknownNameError
 
 TINY = dict(vocab_size=97, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
 
@@ -78,3 +78,13 @@ def test_autoloader_does_not_lend_one_task_s_head_to_another(tmp_path):
         UnsupportedHeadError, match="saved with a sequence-labeling head.*needs a sequence-classification"
     ):
         AutoLoader("classification", str(tmp_path))
+    with pytest.raises(ConfigError, match="needs the new head's labels"):
+        AutoLoader("classification", str(tmp_path), reheading=True)
+
+    # re-heading on request: the backbone loads, the saved token classifier is left unread
+    ner = AutoLoader("ner", str(tmp_path)).get_model()
+    reheaded = AutoLoader("classification", str(tmp_path), reheading=True, labels=["neg", "pos"]).get_model()
+    assert type(reheaded).__name__ == "BertForSequenceClassification"
+    assert reheaded.config.id2label == {0: "neg", 1: "pos"} and reheaded.classifier.out_features == 2
+    for name, tensor in ner.model.state_dict().items():
+        assert torch.equal(reheaded.model.state_dict()[name], tensor), name

@@ -185,6 +185,7 @@ class ZooPreTrainedModel(PreTrainedModel):
         local_files_only: bool = False,
         allow_missing_weights: bool = False,
         attn_implementation: str | None = None,
+        ignore_checkpoint_weights: tuple[str, ...] = (),
         **kwargs,
     ) -> ZooPreTrainedModel:
         """Load from a local directory (zoo or reference layout) or a Hub id.
@@ -192,7 +193,9 @@ class ZooPreTrainedModel(PreTrainedModel):
         Arguments of the class constructor (e.g. ``add_pooling_layer=False``) are passed to it.
         ``allow_missing_weights=True`` random-initialises weights the checkpoint lacks (they are
         logged); otherwise any missing, unexpected or mis-shaped weight is a
-        :class:`WeightsMismatchError`. Other transformers options (``device_map``, quantization, ...)
+        :class:`WeightsMismatchError`. ``ignore_checkpoint_weights``: zoo-name prefixes of checkpoint
+        weights to leave unread (re-heading: another head's ``classifier.``), so the class's own new
+        head layers are initialised in their place. Other transformers options (``device_map``, quantization, ...)
         are handed to ``transformers.PreTrainedModel.from_pretrained`` for zoo-layout checkpoints.
         """
         dtype = kwargs.pop("torch_dtype", dtype)
@@ -244,7 +247,14 @@ class ZooPreTrainedModel(PreTrainedModel):
                 model = cls(config, **model_kwargs)
             if tensors is None:
                 tensors = stack.enter_context(open_weights(directory))
-            model._load_checkpoint(tensors, reference_type, str(directory), not allow_missing_weights, dtype)
+            model._load_checkpoint(
+                tensors,
+                reference_type,
+                str(directory),
+                not allow_missing_weights,
+                dtype,
+                ignore_checkpoint_weights,
+            )
             model.config.name_or_path = str(pretrained_model_name_or_path)
             if model.can_generate() and (directory / "generation_config.json").is_file():
                 model.generation_config = GenerationConfig.from_pretrained(directory)
@@ -282,7 +292,13 @@ class ZooPreTrainedModel(PreTrainedModel):
         return (model, info) if wants_info else model
 
     def _load_checkpoint(
-        self, tensors: dict[str, Lazy], reference_type: str | None, source: str, strict: bool, dtype
+        self,
+        tensors: dict[str, Lazy],
+        reference_type: str | None,
+        source: str,
+        strict: bool,
+        dtype,
+        ignore: tuple[str, ...] = (),
     ) -> LoadReport:
         """Convert (reference layouts) and strictly load checkpoint tensors into this meta-built model."""
         converted = tensors
@@ -295,6 +311,10 @@ class ZooPreTrainedModel(PreTrainedModel):
                     source=source,
                     hint=f"these names are not in the {reference_type} weight map of {type(self).__name__}",
                 )
+        if ignore:
+            converted = {
+                name: tensor for name, tensor in converted.items() if not name.startswith(tuple(ignore))
+            }
         try:
             return self.load_weights(converted.items(), strict=strict, source=source, dtype=dtype)
         except WeightsMismatchError as error:
