@@ -17,14 +17,14 @@ from test_drift_guard import CASES
 import zoo
 
 
-def test_torchao_int8_weight_only_survives_save_and_load(tmp_path):
+@pytest.mark.parametrize("layout", ["zoo", "transformers"])
+def test_torchao_int8_weight_only_survives_save_and_load(layout, tmp_path):
     pytest.importorskip("torchao", reason='pip install -c constraints.txt -e ".[quantization]"')
     from torchao.quantization import Int8WeightOnlyConfig
 
     case = CASES["LlamaForCausalLM"](tmp_path / "reference")
-    case.model.save_pretrained(
-        tmp_path / "zoo", layout="zoo"
-    )  # quantising loads go through transformers' loader
+    # a transformers-layout directory is converted for transformers' loader first
+    case.model.save_pretrained(tmp_path / "zoo", layout=layout)
     quantization = transformers.TorchAoConfig(Int8WeightOnlyConfig())
     theirs = transformers.LlamaForCausalLM.from_pretrained(
         tmp_path / "reference", quantization_config=quantization
@@ -45,10 +45,11 @@ def test_torchao_int8_weight_only_survives_save_and_load(tmp_path):
     assert 0 < (quantised[keep] - full[keep]).abs().max().item() < 0.5  # int8: close to fp32, not equal
 
 
-def test_bitsandbytes_8bit_survives_save_and_load(tmp_path):
+@pytest.mark.parametrize("layout", ["zoo", "transformers"])
+def test_bitsandbytes_8bit_survives_save_and_load(layout, tmp_path):
     pytest.importorskip("bitsandbytes", reason='pip install -c constraints.txt -e ".[quantization]"')
     case = CASES["LlamaForCausalLM"](tmp_path / "reference")
-    case.model.save_pretrained(tmp_path / "zoo", layout="zoo")
+    case.model.save_pretrained(tmp_path / "zoo", layout=layout)
     quantization = transformers.BitsAndBytesConfig(load_in_8bit=True)
     theirs = transformers.LlamaForCausalLM.from_pretrained(
         tmp_path / "reference", quantization_config=quantization, device_map="cpu"

@@ -46,8 +46,6 @@ def _checkpoint_missing_a_weight(directory, layout: str) -> str:
 def test_a_missing_weight_is_an_error_on_every_loading_path(how, layout, tmp_path):
     if layout == "transformers" and how.startswith("AutoModel"):
         pytest.skip("a transformers-layout directory is transformers' own class there (its own load report)")
-    if layout == "transformers" and how == "device_map=auto":
-        pytest.skip("device_map='auto' needs the zoo layout (a TypeError says so: tests/test_bad_input.py)")
     dropped = _checkpoint_missing_a_weight(tmp_path, layout)
     with pytest.raises(WeightsMismatchError, match="missing") as error:
         LOADERS[how](tmp_path)

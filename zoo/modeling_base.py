@@ -21,6 +21,7 @@ import inspect
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -235,13 +236,26 @@ class ZooPreTrainedModel(PreTrainedModel):
             # A quantised checkpoint (torchao, bitsandbytes) holds packed tensors and their scales under
             # names only transformers' quantizer knows: its loader rebuilds the quantised modules.
             if kwargs or (data.get("quantization_config") and reference_type is None and gguf_file is None):
-                if reference_type is not None or model_args or gguf_file is not None:
+                if model_args or gguf_file is not None:
                     raise TypeError(
-                        f"{cls.__name__}.from_pretrained got unsupported arguments {sorted(kwargs)} for a "
-                        f"{reference_type or 'zoo'} checkpoint; convert it with zoo.convert_checkpoint(..., target='zoo') "
-                        "to use transformers-only loading options"
+                        f"{cls.__name__}.from_pretrained got unsupported arguments {sorted(kwargs)} with "
+                        f"{'positional arguments' if model_args else 'a GGUF file'}; they need a safetensors checkpoint"
                     )
-                return cls._transformers_loader(directory, config, dtype, allow_missing_weights, kwargs)
+                if reference_type is None:
+                    return cls._transformers_loader(directory, config, dtype, allow_missing_weights, kwargs)
+                # transformers' loader reads the zoo's names: convert the transformers layout once, into a
+                # temporary directory (removed at once; a weight still memory-mapped from it stays valid).
+                logger.info(
+                    "%s: converting the %s layout for transformers' loader", directory, reference_type
+                )
+                with tempfile.TemporaryDirectory(prefix="zoo-layout-", ignore_cleanup_errors=True) as tmp:
+                    source = cls.from_pretrained(directory, allow_missing_weights=allow_missing_weights)
+                    source.save_pretrained(tmp, layout="zoo")
+                    del source
+                    loaded = cls._transformers_loader(Path(tmp), config, dtype, allow_missing_weights, kwargs)
+                model = loaded[0] if isinstance(loaded, tuple) else loaded
+                model.config.name_or_path = str(pretrained_model_name_or_path)
+                return loaded
 
             with torch.device("meta"):
                 model = cls(config, **model_kwargs)
