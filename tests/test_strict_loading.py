@@ -63,3 +63,26 @@ def test_a_single_device_map_loads_the_transformers_layout_through_the_zoo_loade
         loaded = zoo.LlamaForCausalLM.from_pretrained(tmp_path, **options)
         with torch.no_grad():
             assert torch.equal(loaded(input_ids=ids).logits, model(input_ids=ids).logits), options
+
+
+@pytest.mark.parametrize("layout", ["zoo", "transformers"])
+def test_nan_or_infinite_weights_are_named_in_a_warning(layout, tmp_path, caplog):
+    torch.manual_seed(0)
+    model = zoo.LlamaForCausalLM(zoo.LlamaConfig(**TINY, num_key_value_heads=2))
+    with torch.no_grad():
+        model.model.layers[1].mlp.up.weight[3, 5] = float("nan")
+        model.model.norm.weight[0] = float("inf")
+    model.save_pretrained(tmp_path, layout=layout)
+    with caplog.at_level("WARNING", logger="zoo"):
+        zoo.LlamaForCausalLM.from_pretrained(tmp_path)
+    warning = next(r.getMessage() for r in caplog.records if "NaN or infinite" in r.getMessage())
+    assert "2 weight(s)" in warning
+    assert "model.layers.1.mlp.up.weight" in warning and "model.norm.weight" in warning
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="zoo"):  # finite weights whose sum overflows are not flagged
+        big = zoo.LlamaForCausalLM(zoo.LlamaConfig(**TINY, num_key_value_heads=2))
+        with torch.no_grad():
+            big.model.norm.weight.fill_(3e38)
+        big.save_pretrained(tmp_path / "big", layout=layout)
+        zoo.LlamaForCausalLM.from_pretrained(tmp_path / "big")
+    assert not [r for r in caplog.records if "NaN or infinite" in r.getMessage()]
