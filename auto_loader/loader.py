@@ -25,13 +25,13 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from tasks import get_task
 from tasks.heads import UnsupportedHeadError, head_class, supported_heads
+from tasks.heads.sentence_transformers import sentence_transformers_head_defaults
 from zoo.errors import CheckpointNotFoundError, ConfigError, UnknownNameError, ZooError
 from zoo.loading import _HUB_ID, CONFIG_NAME, read_config_dict, resolve_checkpoint
 from zoo.registry import zoo_class_for
 
 from .catalog import CATALOG, CatalogEntry, find_entry
 from .registry import registered_factory, registered_models
-from .sentence_transformers import sentence_transformers_head_defaults
 
 # Loader keyword arguments; every other keyword is a config override of the model.
 _HUB_KWARGS = ("revision", "cache_dir", "token")
@@ -152,7 +152,7 @@ class AutoLoader:
     config field of the model (e.g. ``pooling="cls"``, ``hidden_dropout=0.2``); ``revision``,
     ``cache_dir``, ``token`` for the Hub; ``device`` and ``dtype`` for the loaded model.
     ``adapter``: a PEFT (LoRA) adapter directory or Hub id (``adapter_revision`` pins it) loaded onto
-    the head with ``trainers.lora.load_adapter``; the model is then a ``peft.PeftModel``.
+    the head with ``zoo.adapters.load_adapter``; the model is then a ``peft.PeftModel``.
     ``reheading=True``: a checkpoint saved with another task's head (e.g. an NER model for
     classification) gets a new head for this task on its backbone, the saved head left unread
     (without it, that is an ``UnsupportedHeadError``).
@@ -223,7 +223,7 @@ class AutoLoader:
     def _attach_adapter(self, adapter, revision: str | None, hub_kwargs: dict[str, Any]) -> None:
         if adapter is None:
             return
-        from trainers.lora import load_adapter  # peft is imported only when an adapter is asked for
+        from zoo.adapters import load_adapter
 
         hub_kwargs = {k: v for k, v in hub_kwargs.items() if k != "revision"}  # that one pins the base
         self.model = load_adapter(self.model, adapter, revision=revision, **hub_kwargs)

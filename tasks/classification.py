@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from transformers import DataCollatorWithPadding
 
-from zoo.configuration import check_model_inputs
+from zoo.inputs import check_model_inputs
 
 from .base import (
     LabelError,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo.configuration import check_model_inputs
+from zoo.inputs import check_model_inputs
 
 from .base import (
     Task,

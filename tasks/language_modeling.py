@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from transformers import DataCollatorForLanguageModeling
 
-from zoo.configuration import check_model_inputs
+from zoo.inputs import check_model_inputs
 
 from .base import (
     Task,

@@ -17,7 +17,7 @@ import zoo
 from auto_loader import AutoLoader
 from tasks import LabelError, TaskDataError, get_task
 from tasks.heads import head_class
-from zoo import configuration
+from zoo.inputs import check_model_inputs
 from zoo.loading import open_weights
 
 
@@ -258,7 +258,7 @@ def test_tokenizer_larger_than_the_vocabulary(wordpiece):
     model = _classifier(wordpiece, vocab_size=20)  # the tokenizer has more tokens than the model
     predictor = get_task("classification").predictor(model, wordpiece)
     with pytest.raises(
-        configuration.ModelInputError,
+        zoo.ModelInputError,
         match=r"token id \d+ is outside the vocabulary: vocab_size=20 \(ids 0 to 19\)",
     ):
         predictor.predict(["john lives in paris"])
@@ -268,30 +268,26 @@ def test_tokenizer_larger_than_the_vocabulary(wordpiece):
 def test_check_model_inputs_names_what_is_wrong():
     config = zoo.GPT2Config(**TINY, max_position_embeddings=8)
     ids = torch.tensor([[1, 2, 3]])
-    configuration.check_model_inputs(config, ids, torch.ones_like(ids))
+    check_model_inputs(config, ids, torch.ones_like(ids))
     with pytest.raises(
-        configuration.ModelInputError,
+        zoo.ModelInputError,
         match=r"token id 40 is outside the vocabulary: vocab_size=40 \(ids 0 to 39\)",
     ):
-        configuration.check_model_inputs(config, torch.tensor([[1, 40]]))
-    with pytest.raises(configuration.ModelInputError, match="token id -1 is outside the vocabulary"):
-        configuration.check_model_inputs(config, torch.tensor([[-1, 3]]))
+        check_model_inputs(config, torch.tensor([[1, 40]]))
+    with pytest.raises(zoo.ModelInputError, match="token id -1 is outside the vocabulary"):
+        check_model_inputs(config, torch.tensor([[-1, 3]]))
+    with pytest.raises(zoo.ModelInputError, match="9 positions, more than max_position_embeddings=8"):
+        check_model_inputs(config, torch.ones(1, 9, dtype=torch.long))
     with pytest.raises(
-        configuration.ModelInputError, match="9 positions, more than max_position_embeddings=8"
-    ):
-        configuration.check_model_inputs(config, torch.ones(1, 9, dtype=torch.long))
-    with pytest.raises(
-        configuration.ModelInputError,
+        zoo.ModelInputError,
         match=r"attention_mask of shape \(1, 4\) does not match input_ids \(1, 3\)",
     ):
-        configuration.check_model_inputs(config, ids, torch.ones(1, 4))
+        check_model_inputs(config, ids, torch.ones(1, 4))
     roberta = zoo.RobertaConfig(**TINY, max_position_embeddings=8)  # positions from pad_token_id + 1 = 2
-    with pytest.raises(
-        configuration.ModelInputError, match="7 positions, more than max_position_embeddings=8"
-    ):
-        configuration.check_model_inputs(roberta, torch.ones(1, 7, dtype=torch.long))
+    with pytest.raises(zoo.ModelInputError, match="7 positions, more than max_position_embeddings=8"):
+        check_model_inputs(roberta, torch.ones(1, 7, dtype=torch.long))
     rotary = zoo.LlamaConfig(**TINY, max_position_embeddings=8)  # rotary positions have no table to overrun
-    configuration.check_model_inputs(rotary, torch.ones(1, 9, dtype=torch.long))
+    check_model_inputs(rotary, torch.ones(1, 9, dtype=torch.long))
 
 
 def test_classification_labels_outside_the_heads_classes(wordpiece):
@@ -308,9 +304,7 @@ def test_classification_inputs_longer_than_the_position_table(wordpiece):
     model = _classifier(wordpiece)  # 64 positions
     records = [{"text": "the cat sat on the mat " * 20, "label": "neg"}]
     dataset = task.preprocess(records, wordpiece, model, max_length=100)
-    with pytest.raises(
-        configuration.ModelInputError, match="100 positions, more than max_position_embeddings=64"
-    ):
+    with pytest.raises(zoo.ModelInputError, match="100 positions, more than max_position_embeddings=64"):
         task.collator(wordpiece, model)([dataset[0]])
 
 

@@ -27,22 +27,21 @@ saved with the adapter.
 
 from __future__ import annotations
 
-import os
-import warnings
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import torch
-from huggingface_hub import constants as hub_constants
-from huggingface_hub import snapshot_download
-from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 
 from tasks.heads import UnsupportedHeadError, family_of, head_class, supported_heads
-from zoo import adapters as zoo_adapters
-from zoo.errors import CheckpointNotFoundError, UnknownNameError, ZooError
-from zoo.loading import _HUB_ID, TransportError
+from zoo.adapters import (
+    ADAPTER_CONFIG,
+    AdapterMismatchError,
+    AdapterNotFoundError,
+    _peft_probe_without_warning,
+    load_adapter,
+    resolve_adapter,
+)
+from zoo.errors import UnknownNameError, ZooError
 
 _SELF_ATTENTION = ("attn.qkv", "attn.out")
 _CROSS_ATTENTION = ("cross_attn.q", "cross_attn.kv", "cross_attn.out")
@@ -74,9 +73,6 @@ TASK_TYPES: dict[str, TaskType | None] = {
 # PEFT's SEQ_CLS / TOKEN_CLS models add these to modules_to_save themselves
 _PEFT_HEAD_NAMES = ("classifier", "score")
 
-ADAPTER_CONFIG = "adapter_config.json"
-_ADAPTER_PATTERNS = [ADAPTER_CONFIG, "adapter_model.safetensors", "adapter_model.bin", "README.md"]
-
 
 class UnknownLoraFamilyError(UnknownNameError):
     """A model or family name without a row in ``LORA_TARGETS``; the message lists the rows."""
@@ -88,14 +84,6 @@ class UnknownLoraFamilyError(UnknownNameError):
 
 class LoraSetupError(ZooError, ValueError):
     """A LoRA request that cannot work (bad task type, a model already wrapped, no targets matched)."""
-
-
-class AdapterNotFoundError(CheckpointNotFoundError):
-    """An adapter that is neither a local adapter directory nor a reachable Hub repository."""
-
-
-class AdapterMismatchError(ZooError, ValueError):
-    """An adapter whose layers or shapes do not fit the model it is loaded onto."""
 
 
 def _family(model_or_family: Any) -> str:
@@ -201,88 +189,11 @@ def lora_config(
     )
 
 
-@contextmanager
-def _peft_probe_without_warning():
-    # PEFT 0.21 reads model.is_gradient_checkpointing, which transformers 5 deprecates: the warning
-    # points at PEFT's internals, not at anything the caller can change.
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
-        )
-        yield
-
-
 def apply_lora(model: torch.nn.Module, **kwargs: Any) -> PeftModel:
     """``get_peft_model(model, lora_config(model, **kwargs))``: only LoRA and head layers stay trainable."""
     config = lora_config(model, **kwargs)
     with _peft_probe_without_warning():
         return get_peft_model(model, config)
-
-
-def resolve_adapter(
-    adapter: str | os.PathLike,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    token: str | bool | None = None,
-) -> Path:
-    """A local directory holding ``adapter_config.json``: ``adapter`` itself, or a Hub snapshot of it."""
-    path = Path(adapter).expanduser()
-    if path.is_dir():
-        if not (path / ADAPTER_CONFIG).is_file():
-            raise AdapterNotFoundError(
-                f"adapter directory {path} holds no {ADAPTER_CONFIG}; write one with "
-                "peft_model.save_pretrained(directory)"
-            )
-        return path
-    if path.exists() or not _HUB_ID.match(str(adapter)):
-        raise AdapterNotFoundError(
-            f"adapter {str(adapter)!r} is not a directory holding {ADAPTER_CONFIG} nor a Hub id 'owner/name'"
-        )
-    try:
-        snapshot = Path(
-            snapshot_download(
-                str(adapter),
-                revision=revision,
-                cache_dir=cache_dir,
-                token=token,
-                local_files_only=hub_constants.HF_HUB_OFFLINE,
-                allow_patterns=_ADAPTER_PATTERNS,
-            )
-        )
-    except (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, TransportError, OSError) as error:
-        at = f" at revision {revision!r}" if revision else ""
-        raise AdapterNotFoundError(
-            f"adapter {str(adapter)!r}{at} is neither a local directory nor a reachable Hub repository "
-            f"({type(error).__name__}); with HF_HUB_OFFLINE=1 only the Hugging Face cache is searched"
-        ) from None
-    if not (snapshot / ADAPTER_CONFIG).is_file():
-        raise AdapterNotFoundError(f"Hub repository {str(adapter)!r} holds no {ADAPTER_CONFIG}")
-    return snapshot
-
-
-def load_adapter(
-    model: torch.nn.Module,
-    adapter: str | os.PathLike,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    token: str | bool | None = None,
-    is_trainable: bool = False,
-) -> PeftModel:
-    """``model`` with the LoRA adapter from a local directory or a Hub id (``revision`` pins a commit).
-
-    Frozen for inference unless ``is_trainable``; ``merge_and_unload()`` on the result gives a plain model.
-    """
-    directory = resolve_adapter(adapter, revision=revision, cache_dir=cache_dir, token=token)
-    try:
-        with _peft_probe_without_warning():  # either naming: transformers' (q_proj, ...) or the zoo's
-            return zoo_adapters.load_adapter(model, directory, is_trainable=is_trainable)
-    except (RuntimeError, ValueError, KeyError) as error:
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
-        detail = next((line for line in lines if "size mismatch" in line), lines[0])
-        raise AdapterMismatchError(
-            f"adapter {str(adapter)!r} does not fit {type(model).__name__}: {detail} (was it trained on "
-            "this model and head, with the same number of labels?)"
-        ) from None
 
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 An adapter trained with PEFT on a transformers model names that model's modules
 (``model.layers.0.self_attn.q_proj``); the zoo fuses some of them (q, k and v into ``attn.qkv``).
-:func:`load_adapter` reads either naming into a zoo model and :func:`save_adapter` writes the
+:func:`load_adapter` reads either naming (a directory or a Hub id) into a zoo model and :func:`save_adapter` writes the
 transformers naming by default, so PEFT on plain transformers (and vLLM's LoRA loader, which reads
 the same two files) loads what zoo trains. :func:`register_peft_defaults` (run on ``import zoo``)
 gives PEFT default targets for every zoo model type, so ``LoraConfig(task_type=...)`` and
@@ -36,19 +36,26 @@ import copy
 import math
 import os
 import re
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import peft
 import torch
+from huggingface_hub import constants as hub_constants
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 from peft import PeftConfig, PeftModel, PeftType
 from peft.utils import constants as peft_constants
 from safetensors.torch import load_file, save_file
 
-from .errors import UnknownNameError, WeightsMismatchError, ZooError
+from .errors import CheckpointNotFoundError, UnknownNameError, WeightsMismatchError, ZooError
+from .loading import _HUB_ID, TransportError
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
+_ADAPTER_PATTERNS = [ADAPTER_CONFIG, ADAPTER_WEIGHTS, "adapter_model.bin", "README.md"]
 PEFT_PREFIX = "base_model.model."
 # Adapter tensors a PEFT method adds to a module, as ``<module>.<kind>[.<param>]`` in its files.
 _ADAPTER_KEY = re.compile(
@@ -523,15 +530,7 @@ def names_transformers_modules(model, state: dict[str, torch.Tensor]) -> bool:
     return False
 
 
-def load_adapter(
-    model, adapter_directory: str | os.PathLike, adapter_name: str = "default", is_trainable: bool = False
-) -> PeftModel:
-    """``model`` (a zoo model) with the PEFT adapter in ``adapter_directory``, in either naming.
-
-    An adapter trained on transformers' class of the architecture is renamed and fused on the way
-    (exactly; see the module docstring). Frozen unless ``is_trainable``.
-    """
-    directory = Path(adapter_directory)
+def _load_adapter_directory(model, directory: Path, adapter_name: str, is_trainable: bool) -> PeftModel:
     config, state = read_adapter(directory)
     if names_transformers_modules(model, state):
         config, state = adapter_to_zoo(model, config, state)
@@ -584,3 +583,95 @@ def save_adapter(
     config.inference_mode = True
     config.save_pretrained(str(directory))
     return directory
+
+
+# -- adapters from a directory or the Hub ------------------------------------------------------------
+class AdapterNotFoundError(CheckpointNotFoundError):
+    """An adapter that is neither a local adapter directory nor a reachable Hub repository."""
+
+
+class AdapterMismatchError(ZooError, ValueError):
+    """An adapter whose layers or shapes do not fit the model it is loaded onto."""
+
+
+@contextmanager
+def _peft_probe_without_warning():
+    # PEFT 0.21 reads model.is_gradient_checkpointing, which transformers 5 deprecates: the warning
+    # points at PEFT's internals, not at anything the caller can change.
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
+
+
+def resolve_adapter(
+    adapter: str | os.PathLike,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | bool | None = None,
+) -> Path:
+    """A local directory holding ``adapter_config.json``: ``adapter`` itself, or a Hub snapshot of it."""
+    path = Path(adapter).expanduser()
+    if path.is_dir():
+        if not (path / ADAPTER_CONFIG).is_file():
+            raise AdapterNotFoundError(
+                f"adapter directory {path} holds no {ADAPTER_CONFIG}; write one with "
+                "peft_model.save_pretrained(directory)"
+            )
+        return path
+    if path.exists() or not _HUB_ID.match(str(adapter)):
+        raise AdapterNotFoundError(
+            f"adapter {str(adapter)!r} is not a directory holding {ADAPTER_CONFIG} nor a Hub id 'owner/name'"
+        )
+    try:
+        snapshot = Path(
+            snapshot_download(
+                str(adapter),
+                revision=revision,
+                cache_dir=cache_dir,
+                token=token,
+                local_files_only=hub_constants.HF_HUB_OFFLINE,
+                allow_patterns=_ADAPTER_PATTERNS,
+            )
+        )
+    except (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, TransportError, OSError) as error:
+        at = f" at revision {revision!r}" if revision else ""
+        raise AdapterNotFoundError(
+            f"adapter {str(adapter)!r}{at} is neither a local directory nor a reachable Hub repository "
+            f"({type(error).__name__}); with HF_HUB_OFFLINE=1 only the Hugging Face cache is searched"
+        ) from None
+    if not (snapshot / ADAPTER_CONFIG).is_file():
+        raise AdapterNotFoundError(f"Hub repository {str(adapter)!r} holds no {ADAPTER_CONFIG}")
+    return snapshot
+
+
+def load_adapter(
+    model: torch.nn.Module,
+    adapter: str | os.PathLike,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | bool | None = None,
+    is_trainable: bool = False,
+    *,
+    adapter_name: str = "default",
+) -> PeftModel:
+    """``model`` (a zoo model) with the PEFT adapter from a local directory or a Hub id (``revision``
+    pins a commit), in either naming: one trained on transformers' class of the architecture
+    (``q_proj`` / ``k_proj`` / ``v_proj``) is renamed and fused on the way, exactly.
+
+    Frozen for inference unless ``is_trainable``; ``merge_and_unload()`` on the result gives a plain model.
+    """
+    directory = resolve_adapter(adapter, revision=revision, cache_dir=cache_dir, token=token)
+    try:
+        with _peft_probe_without_warning():  # either naming: transformers' (q_proj, ...) or the zoo's
+            return _load_adapter_directory(model, directory, adapter_name, is_trainable)
+    except AdapterConversionError:
+        raise
+    except (RuntimeError, ValueError, KeyError) as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+        detail = next((line for line in lines if "size mismatch" in line), lines[0])
+        raise AdapterMismatchError(
+            f"adapter {str(adapter)!r} does not fit {type(model).__name__}: {detail} (was it trained on "
+            "this model and head, with the same number of labels?)"
+        ) from None

@@ -11,13 +11,12 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-import torch
 from huggingface_hub.dataclasses import strict
 from huggingface_hub.errors import StrictDataclassError
 from transformers import PreTrainedConfig
 from transformers.activations import ACT2FN
 
-from .errors import ConfigError, ConfigValidationError, ModelInputError
+from .errors import ConfigError, ConfigValidationError
 from .hf_internals import ROPE_INIT_FUNCTIONS
 
 NORM_TYPES = ("layernorm", "rmsnorm")
@@ -234,32 +233,3 @@ def shared_token_fields(reference: dict[str, Any]) -> dict[str, Any]:
         "problem_type",
     )
     return {key: reference[key] for key in keys if key in reference}
-
-
-def check_model_inputs(config, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> None:
-    """Raise :class:`ModelInputError` for inputs ``config``'s sizes cannot take, where the model would fail
-    with a bare ``index out of range``. Reads the ids' values: call it on batches, outside compiled graphs."""
-    if attention_mask is not None and attention_mask.dim() == 2 and attention_mask.shape != input_ids.shape:
-        raise ModelInputError(
-            f"attention_mask of shape {tuple(attention_mask.shape)} does not match input_ids "
-            f"{tuple(input_ids.shape)}"
-        )
-    vocab_size = getattr(config, "vocab_size", None)
-    if vocab_size is not None and input_ids.numel():
-        low, high = int(input_ids.min()), int(input_ids.max())
-        if low < 0 or high >= vocab_size:
-            raise ModelInputError(
-                f"token id {low if low < 0 else high} is outside the vocabulary: vocab_size={vocab_size} "
-                f"(ids 0 to {vocab_size - 1})"
-            )
-    # Rotary (Llama) and relative (T5) positions have no table to run past.
-    positions = getattr(config, "max_position_embeddings", None)
-    if positions is None or getattr(config, "rope_parameters", None) or config.is_encoder_decoder:
-        return
-    offset = config.pad_token_id + 1 if getattr(config, "positions_from_padding", False) else 0
-    if input_ids.shape[-1] > positions - offset:
-        start = f" (positions start at pad_token_id + 1 = {offset})" if offset else ""
-        raise ModelInputError(
-            f"input_ids hold {input_ids.shape[-1]} positions, more than max_position_embeddings={positions} "
-            f"allows{start}"
-        )

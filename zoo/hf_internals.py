@@ -179,7 +179,7 @@ def checked_forward(forward: Callable | None = None, *, ignored: tuple[str, ...]
 
 def _explain_input_failure(model, args, kwargs, error: Exception) -> None:
     """Raise :class:`~zoo.errors.ModelInputError` from ``error`` if ``model``'s inputs explain it."""
-    from .configuration import check_model_inputs
+    from .inputs import check_model_inputs
 
     input_ids = kwargs.get("input_ids", args[0] if args else None)
     config = getattr(model, "config", None)

@@ -37,6 +37,7 @@ from zoo.loading import resolve_checkpoint
 from zoo.saving import staged_directory
 
 from ..base import position_limit
+from . import sentence_transformers as sentence_transformers_format
 from .base import HeadMixin, gather_rows, last_index, mean_pool
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class SentenceEmbeddingHead(HeadMixin):
             hub = {key: kwargs[key] for key in _HUB_KWARGS if key in kwargs}
             directory = resolve_checkpoint(pretrained_model_name_or_path, **hub)
             kwargs = {
-                **_sentence_transformers_format().sentence_transformers_head_defaults(directory),
+                **sentence_transformers_format.sentence_transformers_head_defaults(directory),
                 **kwargs,
             }
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
@@ -187,7 +188,7 @@ class SentenceEmbeddingHead(HeadMixin):
             directory, state_dict=backbone_state, max_shard_size=max_shard_size, layout="transformers"
         )
 
-        st = _sentence_transformers_format()
+        st = sentence_transformers_format
         modules = [(st._TRANSFORMER, ""), (st._POOLING, "1_Pooling")]
         if self.config.normalize_embeddings:
             modules.append((st._NORMALIZE, "2_Normalize"))
@@ -275,14 +276,6 @@ class SentenceEmbeddingHead(HeadMixin):
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
-
-
-def _sentence_transformers_format():
-    """``auto_loader``'s reader of sentence-transformers directories, the one table of their module types
-    and pooling flags (imported on use: ``auto_loader`` imports this package)."""
-    from auto_loader import sentence_transformers
-
-    return sentence_transformers
 
 
 def _write_json(path: Path, data) -> None:

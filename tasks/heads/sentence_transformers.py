@@ -1,4 +1,5 @@
-"""What a sentence-transformers directory says about its embedding head.
+"""What a sentence-transformers directory says about its embedding head (read by ``auto_loader`` and the
+head's ``from_pretrained``; the same tables write the head's own sentence-transformers directories).
 
 sentence-transformers saves a model as a chain of modules (``modules.json``): the transformer, then a
 ``Pooling`` module (``1_Pooling/config.json``: which pooling) and often ``Normalize`` (L2). A zoo
