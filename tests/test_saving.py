@@ -102,3 +102,15 @@ def test_a_save_that_succeeds_removes_the_previous_save_s_other_weight_files(tmp
     assert sorted(p.name for p in tmp_path.glob("*model*")) == ["model.safetensors"]
     _, info = transformers.LlamaForCausalLM.from_pretrained(tmp_path, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"]
+
+
+@pytest.mark.parametrize("layout", ["transformers", "zoo"])
+def test_a_process_that_is_not_the_main_one_leaves_the_main_save_alone(layout, tmp_path):
+    """In distributed training every process calls save_pretrained; only the main one writes."""
+    model = _model(0)
+    model.save_pretrained(tmp_path / "model", layout=layout)
+    before = sorted(p.name for p in (tmp_path / "model").iterdir())
+    _model(1).save_pretrained(tmp_path / "model", layout=layout, is_main_process=False)
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == before
+    assert torch.equal(_logits(zoo.load(tmp_path / "model")), _logits(model))
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]

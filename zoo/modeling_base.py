@@ -574,7 +574,8 @@ class ZooPreTrainedModel(PreTrainedModel):
                 )
             reference_config = self._reference_config()  # a config error before anything is written
         directory = Path(save_directory)
-        with staged_directory(directory) as staging:  # the previous save stays whole if this one fails
+        # the previous save stays whole if this one fails; other processes than the main one write nothing
+        with staged_directory(directory, commit=is_main_process) as staging:
             if layout == "zoo":
                 super().save_pretrained(
                     staging,

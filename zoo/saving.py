@@ -26,8 +26,13 @@ _LAST = ("config.json", "modules.json")
 
 
 @contextmanager
-def staged_directory(directory: str | os.PathLike) -> Iterator[Path]:
-    """Yields an empty staging directory; on success its contents replace those of ``directory``."""
+def staged_directory(directory: str | os.PathLike, commit: bool = True) -> Iterator[Path]:
+    """Yields an empty staging directory; on success its contents replace those of ``directory``.
+
+    ``commit=False`` (a process that is not the main one in distributed training, which only takes part
+    in gathering the weights) leaves ``directory`` untouched: its empty staging must never count as a
+    save that removes the main process's files.
+    """
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"{directory} is a file; a model is saved into a directory")
@@ -35,6 +40,8 @@ def staged_directory(directory: str | os.PathLike) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.saving-", dir=directory.parent))
     try:
         yield staging
+        if not commit:
+            return
         directory.mkdir(exist_ok=True)
         written = sorted(staging.iterdir(), key=lambda path: (path.name in _LAST, path.name))
         for path in written:
