@@ -1,4 +1,5 @@
-"""Model cards for the catalog: ``huggingface_hub.ModelCard`` metadata plus text, one per entry.
+"""Model cards for the catalog: ``huggingface_hub.ModelCard`` metadata plus text, one per entry, from
+the family's declaration (architecture, parity evidence, pipeline tag).
 
 ``model_cards/<name>.md`` are rendered from the catalog by ``python -m auto_loader.cards``; a test
 checks that the files are up to date and that every card's metadata parses.
@@ -11,49 +12,9 @@ from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
 
+from zoo.family import get_family
+
 from .catalog import CATALOG, MODEL_CARDS, CatalogEntry
-
-# Where each family's parity with a reference implementation is measured, and the figure.
-PARITY = {
-    "bert": "logits and every hidden state equal transformers' `BertModel` / `BertForMaskedLM` on the "
-    "same weights: max |difference| 0.0 in fp32 (`tests/test_parity.py`); the real all-MiniLM-L6-v2 "
-    "weights give token embeddings within 1e-5 and the same sentence cosine similarities "
-    "(`tests/test_real_weights.py`)",
-    "roberta": "logits and every hidden state equal transformers' `RobertaForMaskedLM` on the same weights: "
-    "max |difference| 0.0 in fp32 (`tests/test_parity.py`)",
-    "gpt2": "logits within 1e-5 of transformers' `GPT2LMHeadModel` on the same weights (about 1e-6: "
-    "`nn.Linear` instead of `Conv1D`); greedy generation identical, cached, uncached and left-padded "
-    "(`tests/test_parity.py`, `tests/test_generation.py`)",
-    "llama": "logits within 1e-4 of transformers' `LlamaForCausalLM`, `MistralForCausalLM` and "
-    "`Qwen2ForCausalLM` on the same weights, greedy generation identical including left-padded batches "
-    "(`tests/test_llama.py`); the real SmolLM2-135M-Instruct weights give logits within 1e-3 of "
-    "transformers and the same next tokens (`tests/test_real_weights.py`)",
-    "t5": "logits within 1e-5 of transformers' `T5ForConditionalGeneration` for the t5 and v1.1 / flan "
-    "layouts; greedy and beam-search outputs identical (`tests/test_t5.py`)",
-    "glm": "logits within 1e-5 of FlagAI 1.8.4's own `GLMModel` on the same weights for [MASK], [sMASK] "
-    "and [gMASK] blank infilling; greedy blank filling equals a FlagAI decode (`tests/test_glm.py`)",
-}
-
-PIPELINE_TAG = {
-    "bert": "fill-mask",
-    "roberta": "fill-mask",
-    "gpt2": "text-generation",
-    "llama": "text-generation",
-    "gpt": "text-generation",
-    "t5": "text2text-generation",
-    "glm": "text2text-generation",
-}
-
-ARCHITECTURE = {
-    "bert": "post-LayerNorm Transformer encoder (BERT): learned absolute positions, token types, GELU MLP",
-    "roberta": "post-LayerNorm Transformer encoder (RoBERTa): BERT's encoder with RoBERTa's position offset",
-    "gpt2": "pre-LayerNorm Transformer decoder (GPT-2): learned positions, tanh-GELU MLP, tied LM head",
-    "llama": "pre-RMSNorm Transformer decoder (Llama family): RoPE, grouped-query attention, SwiGLU MLP",
-    "gpt": "nanoGPT-style decoder: GPT-2's architecture built from the shared zoo blocks",
-    "t5": "Transformer encoder-decoder (T5): relative position bias, RMS-style LayerNorm, ReLU or gated-GELU MLP",
-    "glm": "GLM: Transformer with 2-D (position, block position) embeddings and blank-infilling attention masks",
-}
-
 
 def tasks_for(entry: CatalogEntry) -> list[str]:
     """Task names whose head this entry supports."""
@@ -65,8 +26,8 @@ def tasks_for(entry: CatalogEntry) -> list[str]:
 
 
 def render_card(entry: CatalogEntry) -> ModelCard:
-    family = "bert" if entry.name == "roberta-base-ch" else entry.family
-    pipeline_tag = "sentence-similarity" if entry.head_defaults.get("pooling") else PIPELINE_TAG[entry.family]
+    family = get_family(entry.family)
+    pipeline_tag = "sentence-similarity" if entry.head_defaults.get("pooling") else family.pipeline_tag
     data = ModelCardData(
         license=entry.license,
         language=list(entry.languages),
@@ -85,7 +46,7 @@ def render_card(entry: CatalogEntry) -> ModelCard:
         "",
         f"- Weights: [`{entry.hub_id}`](https://huggingface.co/{entry.hub_id}) ({entry.parameters} parameters, "
         f"license `{entry.license}`{'; see the repository for its terms' if entry.license == 'other' else ''})",
-        f"- Family: `{entry.family}` — {ARCHITECTURE[family]}",
+        f"- Family: `{entry.family}` — {family.architecture}",
         f"- Heads: {', '.join(f'`{h}`' for h in entry.supported_heads())}",
         f"- Tasks: {', '.join(f'`{t}`' for t in tasks)}",
         "",
@@ -113,7 +74,7 @@ def render_card(entry: CatalogEntry) -> ModelCard:
         "## Parity evidence",
         "",
         f"The zoo implementation of this family is checked against a reference it does not share code with: "
-        f"{PARITY[family]}.",
+        f"{family.parity}.",
         "",
     ]
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))

@@ -23,15 +23,16 @@ import torch
 from huggingface_hub import constants as hub_constants
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+import zoo
 from tasks import get_task
-from tasks.heads import UnsupportedHeadError, head_class, supported_heads
-from tasks.heads.sentence_transformers import sentence_transformers_head_defaults
 from zoo.errors import CheckpointNotFoundError, ConfigError, UnknownNameError, ZooError
+from zoo.family import UnsupportedHeadError, family_of, head_class, supported_heads
+from zoo.heads.sentence_transformers import sentence_transformers_head_defaults
 from zoo.loading import _HUB_ID, CONFIG_NAME, read_config_dict, resolve_checkpoint
 from zoo.registry import zoo_class_for
 
 from .catalog import CATALOG, CatalogEntry, find_entry
-from .registry import registered_factory, registered_models
+from .registry import ModelBundle, registered_factory, registered_models
 
 # Loader keyword arguments; every other keyword is a config override of the model.
 _HUB_KWARGS = ("revision", "cache_dir", "token")
@@ -44,9 +45,9 @@ class ModelUnavailableError(CheckpointNotFoundError):
 
 
 def family_of_directory(directory: Path) -> str:
-    """The tasks.heads family of a checkpoint directory, from its ``config.json``."""
+    """The family of a checkpoint directory, from its ``config.json``."""
     model_class = zoo_class_for(read_config_dict(directory), source=str(directory / CONFIG_NAME))
-    return model_class.config_class.model_type.removeprefix("zoo_")
+    return family_of(model_class.config_class.model_type)
 
 
 def _local_candidates(model_name: str, model_dir: str | os.PathLike | None, task: str | None) -> list[Path]:
@@ -279,3 +280,31 @@ class AutoLoader:
 
 
 __all__ = ["AutoLoader", "ModelUnavailableError", "ZooError", "resolve_model_directory"]
+
+
+# -- named factories ------------------------------------------------------------------------------
+def make_model(name: str, device: str | torch.device = "cpu", **model_kwargs: Any) -> ModelBundle:
+    """Build the model called ``name``: a registered factory, else the default (``default_factory``)."""
+    factory = registered_factory(name) or default_factory
+    bundle = factory(name, torch.device(device), **model_kwargs)
+    if not isinstance(bundle, ModelBundle):
+        raise TypeError(f"the factory for {name!r} returned {type(bundle).__name__}, not a ModelBundle")
+    return bundle
+
+
+def default_factory(name: str, device: torch.device, task: str | None = None, **model_kwargs) -> ModelBundle:
+    """A catalog name, local directory or Hub id: its task head when ``task`` is given, else the model
+    class its ``config.json`` names (``zoo.load``)."""
+    if task is not None:
+        loader = AutoLoader(task, name, device=device, **model_kwargs)
+        return ModelBundle(name, loader.get_model(), loader.get_tokenizer(), device)
+
+    hub_kwargs = {k: model_kwargs.pop(k) for k in ("revision", "cache_dir", "token") if k in model_kwargs}
+    model_dir = model_kwargs.pop("model_dir", None)
+    try:
+        directory = resolve_model_directory(name, model_dir=model_dir, **hub_kwargs)
+    except UnknownNameError as error:
+        valid = sorted({*error.valid, *registered_models()})
+        raise UnknownNameError("model name", name, valid) from None
+    module = zoo.load(directory, device=device, **model_kwargs)
+    return ModelBundle(name, module, load_tokenizer(directory, name), device)

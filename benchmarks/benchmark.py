@@ -228,32 +228,22 @@ def quick_shapes() -> Shapes:
     )
 
 
-NO_DROPOUT = {
-    "gpt2": dict(embedding_dropout=0.0),
-    "bert": {},
-    "llama": {},
-    "t5": {},
-    "gpt": dict(embedding_dropout=0.0),
-    "glm": dict(embedding_dropout=0.0),
-}
-ZOO_CLASSES = {
-    "gpt2": ("GPT2Config", "GPT2ForCausalLM"),
-    "bert": ("BertConfig", "BertForMaskedLM"),
-    "llama": ("LlamaConfig", "LlamaForCausalLM"),
-    "t5": ("T5Config", "T5ForConditionalGeneration"),
-    "gpt": ("GPTConfig", "GPT"),
-    "glm": ("GLMConfig", "GLMForSeq2Seq"),
-}
-# The reference of each family; "glm" is FlagAI's own GLMForSeq2Seq, not a transformers class.
-HF_ARCH = {
-    "gpt2": "GPT2LMHeadModel",
-    "bert": "BertForMaskedLM",
-    "llama": "LlamaForCausalLM",
-    "t5": "T5ForConditionalGeneration",
-    "gpt": "GPT2LMHeadModel",
-    "glm": "GLMForSeq2Seq",
-}
-CAUSAL = ("gpt2", "llama", "gpt")
+def lm_class(family: str):
+    """The family's language-model class: causal LM, else masked LM, else seq2seq (its declaration)."""
+    heads = zoo.get_family(family).lm_heads
+    return next(heads[kind] for kind in ("causal-lm", "masked-lm", "seq2seq") if kind in heads)
+
+
+def reference_architecture(family: str) -> str:
+    """The transformers architecture the LM class exports to; "glm" is FlagAI's own GLMForSeq2Seq."""
+    if family == "glm":
+        return "GLMForSeq2Seq"
+    cls = lm_class(family)
+    return cls.reference_architectures[cls.config_class.reference_model_types[0]]
+
+
+def is_causal(family: str) -> bool:
+    return zoo.get_family(family).kind == "decoder"
 
 
 def glm_special_tokens(vocab: int) -> dict:
@@ -267,19 +257,20 @@ def build_configs(family: str, shape: dict):
 
     The reference config is a transformers config, or for GLM FlagAI's config.json as a dict.
     """
-    config_cls = getattr(zoo, ZOO_CLASSES[family][0])
-    extra = dict(NO_DROPOUT[family])
+    declaration = zoo.get_family(family)
+    config_cls = declaration.config_class
+    extra = {k: v for k, v in declaration.no_dropout().items() if k not in ("hidden_dropout", "attention_dropout")}
     if family == "glm":
         extra.update(glm_special_tokens(shape["vocab_size"]))
     zoo_config = config_cls(**shape, hidden_dropout=0.0, attention_dropout=0.0, **extra)
-    ref_config = zoo_config.to_reference(HF_ARCH[family])
+    ref_config = zoo_config.to_reference(reference_architecture(family))
     if family == "glm":  # FlagAI's own config.json has neither model_type nor architectures
         ref_config = {k: v for k, v in ref_config.items() if k not in ("model_type", "architectures")}
     return zoo_config, ref_config
 
 
 def zoo_class(family: str):
-    return getattr(zoo, ZOO_CLASSES[family][1])
+    return lm_class(family)
 
 
 def hf_class(family: str):
@@ -287,7 +278,7 @@ def hf_class(family: str):
         from flagai.model.glm_model import GLMForSeq2Seq
 
         return GLMForSeq2Seq
-    return getattr(transformers, HF_ARCH[family])
+    return getattr(transformers, reference_architecture(family))
 
 
 def new_reference(family: str, ref_config, workdir: Path | None = None):
@@ -470,7 +461,7 @@ def evict_directory(directory: Path) -> float:
 def make_batch(family: str, vocab: int, batch: int, seq: int, seed: int = 0) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     ids = torch.randint(1, vocab, (batch, seq), generator=gen)
-    if family in CAUSAL:
+    if is_causal(family):
         return {"input_ids": ids, "labels": ids.clone()}
     if family == "t5":  # seq // 2 encoder tokens, seq // 2 decoder tokens (labels, shifted inside)
         half = seq // 2
@@ -554,7 +545,7 @@ def train_flops_per_token(family: str, model, seq: int) -> float | None:
     s = the training sequence length; the attention term counts the full s x s scores (not halved
     for the causal mask). Only for the decoder-only families with one sequence of length s.
     """
-    if family not in CAUSAL:
+    if not is_causal(family):
         return None
     config = model.config
     embed = model.get_input_embeddings().weight

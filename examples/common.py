@@ -34,8 +34,6 @@ DATA_DIR = EXAMPLES_DIR / "data"
 CONFIG_DIR = EXAMPLES_DIR / "configs"
 TINY_PREFIX = "tiny-"
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
-# A tiny model trained from scratch gets the tokenizer its family is used to.
-WORDPIECE_FAMILIES = ("bert", "roberta", "t5")
 WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 CONTINUING = "##"  # WordPiece's prefix of a piece that continues a word
 PRIVATE_USE = 0xF0000  # Supplementary Private Use Area-A: stand-ins for pieces while the vocabulary is learnt
@@ -46,11 +44,16 @@ class DataFileError(TaskDataError):
 
 
 # -- arguments ------------------------------------------------------------------------------------
+def tiny_families() -> list[str]:
+    """The families that declare a tiny config, so ``tiny-<family>`` trains one from scratch."""
+    return [name for name, family in zoo.families().items() if family.tiny_config]
+
+
 def model_name_field(default: str) -> Any:
     return field(
         default=default,
         metadata={
-            "help": f"'{TINY_PREFIX}<family>' (bert, roberta, t5, gpt2, llama, gpt) trains a tiny model from "
+            "help": f"'{TINY_PREFIX}<family>' ({', '.join(tiny_families())}) trains a tiny model from "
             "scratch on the data (offline, to show the pipeline); otherwise a catalog name (bert-base-en, "
             "t5-base-ch, all-minilm-l6-v2, ...), a local model directory or a Hub id 'owner/name', loaded "
             "through auto_loader.AutoLoader"
@@ -68,7 +71,7 @@ class ModelArguments:
     revision: str | None = field(default=None, metadata={"help": "Hub revision (branch, tag or commit)"})
     init_config: str | None = field(
         default=None,
-        metadata={"help": "config JSON of the tiny model (default examples/configs/tiny-<family>.json)"},
+        metadata={"help": "config JSON of the tiny model (default: the family's declared tiny_config)"},
     )
     vocab_size: int = field(
         default=2000, metadata={"help": "vocabulary size of the tokenizer trained for a tiny model"}
@@ -382,10 +385,11 @@ def train_wordpiece_tokenizer(texts: Sequence[str], vocab_size: int) -> PreTrain
 
 
 def train_tokenizer(family: str, texts: Sequence[str], vocab_size: int) -> PreTrainedTokenizerFast:
-    """WordPiece for encoder families (and T5), byte-level BPE (``zoo.train_bpe_tokenizer``) for decoders."""
+    """The tokenizer the family's kind is used to (``Family.tokenizer_kind``): WordPiece for encoders and
+    encoder-decoders, byte-level BPE (``zoo.train_bpe_tokenizer``) for decoders."""
     if not texts:
         raise DataFileError("no training text to train the tiny model's tokenizer on")
-    if family in WORDPIECE_FAMILIES:
+    if zoo.get_family(family).tokenizer_kind == "wordpiece":
         return train_wordpiece_tokenizer(texts, vocab_size)
     tokenizer = zoo.train_bpe_tokenizer(texts, vocab_size=vocab_size, min_frequency=2)
     tokenizer.pad_token = tokenizer.eos_token  # padding is masked out; decoders have no pad token
@@ -395,24 +399,27 @@ def train_tokenizer(family: str, texts: Sequence[str], vocab_size: int) -> PreTr
 def build_tiny_model(
     task: Task, family: str, tokenizer, init_config: str | None = None, labels: Sequence[str] | None = None
 ):
-    """The task's head on ``family``, randomly initialised from a small config JSON."""
-    config_file = Path(init_config) if init_config else CONFIG_DIR / f"tiny-{family}.json"
-    if not config_file.is_file():
-        valid = sorted(p.stem.removeprefix(TINY_PREFIX) for p in CONFIG_DIR.glob(f"{TINY_PREFIX}*.json"))
-        raise ConfigError(
-            f"no tiny config at {config_file}; tiny families with a config: {', '.join(valid)} "
-            "(or give --init_config path/to/config.json)"
-        )
+    """The task's head on ``family``, randomly initialised from the family's tiny config (or a config JSON)."""
+    declaration = zoo.get_family(family)
     special = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
-    if family == "t5":
+    if declaration.kind == "encoder-decoder":
         special.update(eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id)
-    elif family not in WORDPIECE_FAMILIES:
+    elif declaration.tokenizer_kind == "bpe":
         special.update(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     label_fields = {
         k: v for k, v in task.label_config(labels).items() if k != "num_labels"
     }  # id2label sets it
-    model = head_class(family, task.head).init_from_json(config_file, **special, **label_fields)
-    if family == "gpt":
+    cls = head_class(family, task.head)
+    if init_config:
+        model = cls.init_from_json(init_config, **special, **label_fields)
+    elif declaration.tiny_config:
+        model = cls(declaration.config_class(**{**declaration.tiny_config, **special, **label_fields}))
+    else:
+        raise ConfigError(
+            f"family {family!r} declares no tiny config; tiny families: {', '.join(tiny_families())} "
+            "(or give --init_config path/to/config.json)"
+        )
+    if hasattr(model, "tokenizer") and model.tokenizer is None:
         model.tokenizer = tokenizer  # nanoGPT's GPT owns its tokenizer and saves it with the weights
     return model
 

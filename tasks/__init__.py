@@ -20,7 +20,7 @@ from .embedding import EmbeddingPredictor, EmbeddingTask
 from .generation import PoetryGenerationTask, Seq2SeqPredictor, Seq2SeqTask, TitleGenerationTask
 from .labeling import CRFSequenceLabelingTask, EntityPredictor, SequenceLabelingTask
 from .language_modeling import CausalLMTask, ContinuationPredictor, MaskedLMTask, MaskFillPredictor
-from .seq2seq_formats import KIND_OF_FAMILY, seq2seq_format
+from .seq2seq_formats import seq2seq_format
 
 _ner = SequenceLabelingTask()
 for _task in (
@@ -39,7 +39,6 @@ for _task in (
 register_task("sequence-labeling", _ner)
 
 __all__ = [
-    "KIND_OF_FAMILY",
     "CRFSequenceLabelingTask",
     "CausalLMTask",
     "ClassificationPredictor",

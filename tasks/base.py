@@ -16,28 +16,10 @@ from typing import Any, ClassVar
 import datasets
 
 from zoo.errors import UnknownNameError, ZooError
+from zoo.family import family_for, get_family
+from zoo.inputs import position_limit
 
 logger = logging.getLogger(__name__)
-
-FAMILIES = ("bert", "roberta", "gpt2", "llama", "gpt", "t5", "glm")
-_MODEL_TYPE_FAMILY = {  # zoo and transformers model_type values -> family
-    "zoo_bert": "bert",
-    "bert": "bert",
-    "zoo_roberta": "roberta",
-    "roberta": "roberta",
-    "zoo_gpt2": "gpt2",
-    "gpt2": "gpt2",
-    "zoo_llama": "llama",
-    "llama": "llama",
-    "qwen2": "llama",
-    "mistral": "llama",
-    "zoo_gpt": "gpt",
-    "zoo_t5": "t5",
-    "t5": "t5",
-    "zoo_glm": "glm",
-    "glm": "glm",
-}
-
 
 class TaskDataError(ZooError, ValueError):
     """Records do not fit the task: a missing field, an empty dataset, a malformed file."""
@@ -56,23 +38,11 @@ class LabelError(ZooError, ValueError):
 
 
 def resolve_family(family_or_model: Any) -> tuple[str, Any]:
-    """``(family, config or None)`` from a family name, a config or a model."""
+    """``(family, config or None)`` from a family name, a config or a model (``zoo.family`` registry)."""
     if isinstance(family_or_model, str):
-        family = family_or_model.lower()
-        if family not in FAMILIES:
-            raise UnknownNameError("model family", family_or_model, FAMILIES)
-        return family, None
+        return get_family(family_or_model).name, None
     config = getattr(family_or_model, "config", family_or_model)
-    try:  # the heads package knows its own classes best
-        from tasks.heads import family_of
-
-        return family_of(config), config
-    except (ImportError, AttributeError):
-        pass
-    model_type = getattr(config, "model_type", None)
-    if model_type not in _MODEL_TYPE_FAMILY:
-        raise UnknownNameError("model type", str(model_type), _MODEL_TYPE_FAMILY)
-    return _MODEL_TYPE_FAMILY[model_type], config
+    return family_for(config).name, config
 
 
 def ensure_pad_token(tokenizer) -> None:
@@ -95,28 +65,13 @@ def report_truncation(what: str, cut_tokens: Sequence[int], limit: int) -> None:
         logger.warning(message)
 
 
-TOKEN_TYPE_FAMILIES = ("bert", "roberta")  # families whose models take token_type_ids
-
-
 def model_inputs(encoding: Mapping[str, Any], family_or_model: Any) -> dict[str, Any]:
     """A tokenizer's output minus what the family's models do not take (a BERT-style tokenizer gives
     ``token_type_ids`` also when it serves T5, GLM or Llama models)."""
     family, _ = resolve_family(family_or_model)
-    if family in TOKEN_TYPE_FAMILIES:
+    if get_family(family).token_types:
         return dict(encoding)
     return {key: value for key, value in encoding.items() if key != "token_type_ids"}
-
-
-def position_limit(model, requested: int, reserve: int = 0) -> int:
-    """``requested`` capped so that the input (plus ``reserve`` generated tokens) fits the model's
-    learned position table; models with relative positions (T5) and configs without a table keep it."""
-    config = getattr(model, "config", None)
-    positions = getattr(config, "max_position_embeddings", None)
-    if positions is None or getattr(config, "is_encoder_decoder", False):
-        return requested
-    # RoBERTa counts positions from pad_token_id + 1.
-    offset = config.pad_token_id + 1 if getattr(config, "positions_from_padding", False) else 0
-    return max(1, min(requested, positions - offset - reserve))
 
 
 def as_dataset(records: Any) -> datasets.Dataset:

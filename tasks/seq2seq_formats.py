@@ -1,4 +1,5 @@
-"""How a (source, target) pair becomes training features and generation inputs, per family kind.
+"""How a (source, target) pair becomes training features and generation inputs, per family kind
+(``Family.seq2seq_format``, from the declaration's ``kind``).
 
 * encoder-decoder (t5): ``input_ids = source + eos``, ``labels = target + eos``; generate returns
   the decoder ids, starting with the decoder start token.
@@ -23,20 +24,12 @@ from typing import Any
 import torch
 from transformers import DataCollatorForSeq2Seq
 
+from zoo.family import get_family
 from zoo.models.glm.model import blank_infilling_inputs
 
 from .base import TaskDataError, ensure_pad_token, resolve_family
 
 IGNORE = -100
-KIND_OF_FAMILY = {
-    "t5": "encoder-decoder",
-    "gpt2": "prefix-lm",
-    "llama": "prefix-lm",
-    "gpt": "prefix-lm",
-    "bert": "unilm",
-    "roberta": "unilm",
-    "glm": "glm",
-}
 _GLM_TOKENS = {  # config field -> token strings GLM tokenizers use
     "gmask_token_id": ("[gMASK]",),
     "mask_token_id": ("[MASK]",),
@@ -270,4 +263,4 @@ _FORMATS = {
 def seq2seq_format(tokenizer, family_or_model: Any) -> Seq2SeqFormat:
     """The format of a family (a name, a config or a model; the config supplies GLM's special ids)."""
     family, config = resolve_family(family_or_model)
-    return _FORMATS[KIND_OF_FAMILY[family]](tokenizer, config)
+    return _FORMATS[get_family(family).seq2seq_format](tokenizer, config)

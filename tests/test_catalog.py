@@ -11,7 +11,8 @@ from tiny_models import tiny_pretrained_model, tokenizer_for
 from auto_loader import CATALOG, get_entry
 from auto_loader.cards import render_card, tasks_for
 from tasks import get_task
-from tasks.heads import FAMILIES, head_class
+from tasks.heads import head_class
+from zoo import families
 from zoo.errors import UnknownNameError
 
 FLAGAI_NAMES = {
@@ -32,7 +33,7 @@ def test_the_catalog_names_flagai_llama_family_and_embedding_models():
 @pytest.mark.parametrize("name", list(CATALOG))
 def test_entry_resolves_to_a_family_heads_and_a_card(name):
     entry = CATALOG[name]
-    assert entry.family in FAMILIES
+    assert entry.family in families()
     namespace, _, repo = entry.hub_id.partition("/")
     assert namespace and repo and entry.license in HUB_LICENSES and entry.languages
     tasks = tasks_for(entry)

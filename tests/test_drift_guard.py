@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import tasks.heads  # noqa: F401  (registers the head classes)
 import zoo
-from tasks.heads.unilm import BertForSeq2Seq, RobertaForSeq2Seq
+from zoo.models.bert import BertForSeq2Seq, RobertaForSeq2Seq
 from zoo.errors import UnsupportedCacheError
 from zoo.hf_internals import PASS_THROUGH_KWARGS, Cache, DynamicCache
 

@@ -86,9 +86,10 @@ def test_unsupported_heads_are_typed_errors_with_suggestions():
         family_of("zoo_bertt")
 
 
-def test_composed_classes_are_named_module_attributes_and_registered():
+def test_head_classes_are_defined_in_their_family_folder_and_registered():
     cls = heads.GPT2ForTokenClassificationCRF
-    assert cls.__module__ == "tasks.heads" and cls.__qualname__ == "GPT2ForTokenClassificationCRF"
+    assert cls is zoo.GPT2ForTokenClassificationCRF is zoo.models.gpt2.heads.GPT2ForTokenClassificationCRF
+    assert cls.__module__ == "zoo.models.gpt2.heads" and cls.__qualname__ == "GPT2ForTokenClassificationCRF"
     assert issubclass(cls, heads.HeadMixin) and cls.__bases__[1] is zoo.models.gpt2.GPT2PreTrainedModel
     assert heads.T5ForSentenceEmbedding.config_class is zoo.T5Config
     assert zoo.registered_classes()["BertForSequenceClassification"] is heads.BertForSequenceClassification
@@ -116,7 +117,7 @@ def _lm_inputs(family: str, head: str, ids: torch.Tensor, mask: torch.Tensor) ->
 )
 def test_every_family_and_head_runs_with_labels(family, head):
     if head == "seq2seq" and family in ("bert", "roberta"):
-        pytest.importorskip("tasks.heads.unilm", reason="UniLM heads are written separately")
+        pytest.importorskip("zoo.models.bert.unilm", reason="UniLM heads are written separately")
     torch.manual_seed(0)
     config = tiny_config(family, num_labels=3)
     model = head_class(family, head)(config)
@@ -145,7 +146,7 @@ def test_every_family_and_head_runs_with_labels(family, head):
 def test_hidden_states_and_padding_independence(family):
     """Padding a sequence does not change its label (right padding; decoders also left padding)."""
     torch.manual_seed(0)
-    model = heads.COMPOSED[(family, "sequence-classification")](tiny_config(family, num_labels=2)).eval()
+    model = heads.head_class(family, "sequence-classification")(tiny_config(family, num_labels=2)).eval()
     ids, _ = batch(length=5, rows=1)
     alone = model(input_ids=ids, output_hidden_states=True)
     assert len(alone.hidden_states) >= 2
@@ -308,7 +309,7 @@ def test_heads_load_their_family_lm_checkpoints(tmp_path, family):
     torch.manual_seed(0)
     lm = head_class(family, "causal-lm" if family == "gpt" else "seq2seq")(tiny_config(family))
     lm.save_pretrained(tmp_path)
-    head = heads.COMPOSED[(family, "sequence-labeling")].from_pretrained(tmp_path, num_labels=2)
+    head = heads.head_class(family, "sequence-labeling").from_pretrained(tmp_path, num_labels=2)
     ids, _ = batch(rows=1)
     assert head(input_ids=ids).logits.shape == (1, 7, 2)
 

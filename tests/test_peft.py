@@ -82,7 +82,7 @@ def build(family: str, kind: str):
     dataset = task.preprocess(records, tokenizer, model, max_length=32, labels=labels)
     batch = task.collator(tokenizer, model)([dataset[i] for i in range(len(dataset))])
     family_record = getattr(type(model), "family", None)
-    if family_record is not None and not family_record.accepts_token_type_ids:
+    if family_record is not None and not family_record.token_types:
         # the tasks keep the token_type_ids a WordPiece tokenizer makes, and T5 / GLM / Llama reject them
         for key in ("token_type_ids", "pair_token_type_ids"):
             batch.pop(key, None)

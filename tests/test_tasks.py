@@ -200,7 +200,7 @@ def seq2seq_model(family, tokenizer):
         )  # fmt: skip
         return zoo.GLMForSeq2Seq(config)
     unilm = pytest.importorskip(
-        "tasks.heads.unilm", reason="the UniLM head (tasks/heads/unilm.py) is not there yet"
+        "zoo.models.bert.unilm", reason="the UniLM head (tasks/heads/unilm.py) is not there yet"
     )
     return unilm.BertForSeq2Seq(bert_config(tokenizer))
 

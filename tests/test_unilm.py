@@ -1,4 +1,4 @@
-"""UniLM seq2seq head (tasks.heads.unilm): mask, loss, cached generation, loading and Auto registration."""
+"""UniLM seq2seq head (zoo.models.bert.unilm): mask, loss, cached generation, loading and Auto registration."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from reference_models import tiny_reference
 from transformers import AutoModelForSeq2SeqLM
 
 import zoo
-from tasks.heads.unilm import BertForSeq2Seq, RobertaForSeq2Seq
+from zoo.models.bert import BertForSeq2Seq, RobertaForSeq2Seq
 from zoo.registry import zoo_class_for
 
 VOCAB = 60

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from zoo.family import get_family
+
 PIPELINE_TAG = {
     "sequence-classification": "text-classification",
     "sequence-labeling": "token-classification",
@@ -137,10 +139,9 @@ def training_card(trainer, dataset_name: str | None = None) -> ModelCard:
         "",
     ]
     if entry is not None:
-        from auto_loader.cards import ARCHITECTURE, PARITY
-
-        lines += ["## Architecture", "", ARCHITECTURE.get(entry.family, entry.family), "",
-                  "## Parity evidence", "", f"{PARITY.get(entry.family, '')}.", ""]  # fmt: skip
+        family = get_family(entry.family)
+        lines += ["## Architecture", "", family.architecture, "",
+                  "## Parity evidence", "", f"{family.parity}.", ""]  # fmt: skip
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
 
 

@@ -1,7 +1,8 @@
 """LoRA on every zoo family through PEFT: default target layers, a config that follows the head, adapters.
 
-Every family is built from the same layers (``zoo/layers``), so LoRA targets are a small table of
-module-name suffixes (PEFT matches ``name == target`` or ``name.endswith("." + target)``):
+Every family is built from the same layers (``zoo/layers``), so LoRA targets are module-name
+suffixes (PEFT matches ``name == target`` or ``name.endswith("." + target)``) taken from the family's
+declaration (``Family.attention_projections`` / ``mlp_projections``, see ``lora_targets``):
 
 - bert, roberta, gpt2, gpt (nanoGPT), glm: ``attn.qkv``, ``attn.out``; with ``mlp=True`` also
   ``mlp.up``, ``mlp.down``
@@ -33,6 +34,7 @@ import torch
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 
 from tasks.heads import UnsupportedHeadError, family_of, head_class, supported_heads
+from zoo.family import families, get_family
 from zoo.adapters import (
     ADAPTER_CONFIG,
     AdapterMismatchError,
@@ -43,21 +45,14 @@ from zoo.adapters import (
 )
 from zoo.errors import UnknownNameError, ZooError
 
-_SELF_ATTENTION = ("attn.qkv", "attn.out")
-_CROSS_ATTENTION = ("cross_attn.q", "cross_attn.kv", "cross_attn.out")
-_MLP = ("mlp.up", "mlp.down")
-_GATED_MLP = ("mlp.gate", "mlp.up", "mlp.down")
 
-# family -> (attention targets, MLP targets)
-LORA_TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "bert": (_SELF_ATTENTION, _MLP),
-    "roberta": (_SELF_ATTENTION, _MLP),
-    "gpt2": (_SELF_ATTENTION, _MLP),
-    "gpt": (_SELF_ATTENTION, _MLP),
-    "llama": (_SELF_ATTENTION, _GATED_MLP),
-    "t5": (_SELF_ATTENTION + _CROSS_ATTENTION, _GATED_MLP),  # gate only in v1.1 (gated-gelu)
-    "glm": (_SELF_ATTENTION, _MLP),
-}
+def lora_targets(family: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(attention targets, feed-forward targets) of a family, from its declaration."""
+    try:
+        return get_family(family).lora_targets
+    except UnknownNameError:
+        raise UnknownLoraFamilyError(family) from None
+
 
 # head kind -> PEFT task type (None: a plain PeftModel, which passes every input through)
 TASK_TYPES: dict[str, TaskType | None] = {
@@ -75,10 +70,10 @@ _PEFT_HEAD_NAMES = ("classifier", "score")
 
 
 class UnknownLoraFamilyError(UnknownNameError):
-    """A model or family name without a row in ``LORA_TARGETS``; the message lists the rows."""
+    """A model or family name that is no registered family; the message lists the families."""
 
     def __init__(self, name: str):
-        super().__init__("family for LoRA", name, LORA_TARGETS)
+        super().__init__("family for LoRA", name, families())
         self.args = (f"{self.args[0]}. For another model pass target_modules=[...] (its nn.Linear names)",)
 
 
@@ -95,17 +90,17 @@ def _family(model_or_family: Any) -> str:
         except (UnsupportedHeadError, AttributeError):
             config = getattr(model_or_family, "config", None)
             name = getattr(config, "model_type", type(model_or_family).__name__)
-    if name not in LORA_TARGETS:
+    if name not in families():
         raise UnknownLoraFamilyError(name)
     return name
 
 
 def default_target_modules(model_or_family: Any, mlp: bool = False) -> list[str]:
-    """LoRA target suffixes of a family (the table in the module docstring), attention only by default.
+    """LoRA target suffixes of a family (``lora_targets``), attention only by default.
 
     Given a model, only the suffixes that name one of its ``nn.Linear`` layers are kept.
     """
-    attention, feed_forward = LORA_TARGETS[_family(model_or_family)]
+    attention, feed_forward = lora_targets(_family(model_or_family))
     targets = [*attention, *(feed_forward if mlp else ())]
     if isinstance(model_or_family, str):
         return targets
@@ -198,7 +193,7 @@ def apply_lora(model: torch.nn.Module, **kwargs: Any) -> PeftModel:
 
 __all__ = [
     "ADAPTER_CONFIG",
-    "LORA_TARGETS",
+    "lora_targets",
     "TASK_TYPES",
     "UnknownLoraFamilyError",
     "AdapterMismatchError",

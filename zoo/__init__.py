@@ -1,10 +1,10 @@
 """zoo: natively written transformer families that are ordinary transformers models.
 
-Importing ``zoo`` registers every family with ``AutoConfig`` and the matching transformers Auto
-model classes, so ``AutoModelForCausalLM.from_pretrained(zoo_checkpoint)`` works.
+Importing ``zoo`` registers every family (``zoo.models``, one folder each) with ``zoo.load``,
+``AutoConfig`` and the matching transformers Auto model classes, so
+``AutoModelForCausalLM.from_pretrained(zoo_checkpoint)`` works. Every registered class is an
+attribute of this module (``zoo.LlamaForTokenClassification``).
 """
-
-from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM
 
 from .adapters import AdapterConversionError, load_adapter, register_peft_defaults, save_adapter
 from .configuration import ZooConfig
@@ -21,6 +21,18 @@ from .errors import (
     ZooError,
 )
 from .hf_internals import TESTED_TRANSFORMERS, warn_if_untested
+from .family import (
+    CatalogEntry,
+    Family,
+    FamilyDeclarationError,
+    UnsupportedHeadError,
+    families,
+    family_of,
+    get_family,
+    head_class,
+    register_family,
+    supported_heads,
+)
 from .modeling_base import LoadReport, ZooPreTrainedModel
 from .models.bert import (
     BertConfig,
@@ -49,7 +61,6 @@ from .wrappers import CausalLMWrapper, wrap
 __version__ = "0.1.0"
 
 warn_if_untested()  # once, naming the tested range, when transformers is outside it
-register_peft_defaults()  # LoraConfig(task_type=...) / IA3Config() need no target_modules on zoo models
 
 
 def load(name_or_path, **kwargs):
@@ -65,23 +76,25 @@ def load(name_or_path, **kwargs):
     return model_class.from_pretrained(directory, **{k: v for k, v in kwargs.items() if k not in keys})
 
 
-register_class(GPT2Model, AutoModel)
-register_class(GPT2ForCausalLM, AutoModelForCausalLM)
-register_class(BertModel, AutoModel)
-register_class(BertForMaskedLM, AutoModelForMaskedLM, reference_aliases=("BertForPreTraining",))
-register_class(RobertaModel, AutoModel)
-register_class(RobertaForMaskedLM, AutoModelForMaskedLM)
-register_class(LlamaModel, AutoModel)
-register_class(LlamaForCausalLM, AutoModelForCausalLM)
-register_class(GLMModel, AutoModel)
-# The Hub's GLM repositories map AutoModelForSeq2SeqLM to their generation class; GLM stays a
-# decoder-only model (is_encoder_decoder=False), so generate returns the context and the blank.
-register_class(GLMForSeq2Seq, AutoModelForSeq2SeqLM)
-register_class(GPT, AutoModelForCausalLM)
-register_class(T5Model, AutoModel)
-register_class(T5ForConditionalGeneration, AutoModelForSeq2SeqLM)
+def __getattr__(name: str):
+    """Every registered class by name: the families' models and task heads (``zoo.GPT2ForTokenClassification``)."""
+    classes = registered_classes()
+    if name in classes:
+        return classes[name]
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+
 
 __all__ = [
+    "CatalogEntry",
+    "Family",
+    "FamilyDeclarationError",
+    "UnsupportedHeadError",
+    "families",
+    "family_of",
+    "get_family",
+    "head_class",
+    "register_family",
+    "supported_heads",
     "AdapterConversionError",
     "load_adapter",
     "save_adapter",

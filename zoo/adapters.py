@@ -67,15 +67,6 @@ _ADAPTER_KEY = re.compile(
 # zoo model_type -> (the projections PEFT's LoRA-style methods target by default, the MLP output
 # projection IA3 scales at its input). The defaults are the fused q/k/v projections, the analogue of
 # PEFT's q_proj / v_proj defaults for transformers' classes.
-PEFT_DEFAULT_TARGETS: dict[str, tuple[tuple[str, ...], str]] = {
-    "zoo_bert": (("attn.qkv",), "mlp.down"),
-    "zoo_roberta": (("attn.qkv",), "mlp.down"),
-    "zoo_gpt2": (("attn.qkv",), "mlp.down"),
-    "zoo_gpt": (("attn.qkv",), "mlp.down"),
-    "zoo_llama": (("attn.qkv",), "mlp.down"),
-    "zoo_t5": (("attn.qkv", "cross_attn.q", "cross_attn.kv"), "mlp.down"),
-    "zoo_glm": (("attn.qkv",), "mlp.down"),
-}
 # PEFT tables whose targets are not linear projections (layer norms, biases): left to the user.
 _NOT_PROJECTION_TABLES = ("LNTUNING", "BEFT", "IA3_FEEDFORWARD")
 
@@ -84,8 +75,10 @@ class AdapterConversionError(ZooError, ValueError):
     """An adapter cannot be expressed exactly in the other naming (the message says why)."""
 
 
-def register_peft_defaults() -> None:
-    """Give every zoo model type default targets in PEFT's per-method tables (idempotent)."""
+def register_peft_defaults(model_type: str, projections: tuple[str, ...], down: str) -> None:
+    """Give ``model_type`` default targets in PEFT's per-method tables (idempotent): ``projections``
+    (LoRA and the like), plus ``down`` for IA3, whose feed-forward module it is.
+    ``zoo.family.register_family`` calls it with what the family declares."""
     for name in dir(peft_constants):
         if not (name.startswith("TRANSFORMERS_MODELS_TO_") and name.endswith("_MODULES_MAPPING")):
             continue
@@ -93,11 +86,8 @@ def register_peft_defaults() -> None:
         method = name.removeprefix("TRANSFORMERS_MODELS_TO_").removesuffix("_TARGET_MODULES_MAPPING")
         if not isinstance(table, dict) or method.removesuffix("_MODULES_MAPPING") in _NOT_PROJECTION_TABLES:
             continue
-        for model_type, (projections, down) in PEFT_DEFAULT_TARGETS.items():
-            table.setdefault(model_type, [*projections, down] if method == "IA3" else list(projections))
-    feedforward = peft_constants.TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING
-    for model_type, (_, down) in PEFT_DEFAULT_TARGETS.items():
-        feedforward.setdefault(model_type, [down])
+        table.setdefault(model_type, [*projections, down] if method == "IA3" else list(projections))
+    peft_constants.TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING.setdefault(model_type, [down])
     # The tuners bound their table at import; the dicts are shared, so registering here reaches them.
     assert peft.tuners.lora.model.LoraModel.target_module_mapping is (
         peft_constants.TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING

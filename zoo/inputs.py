@@ -38,3 +38,15 @@ def check_model_inputs(config, input_ids: torch.Tensor, attention_mask: torch.Te
             f"input_ids hold {input_ids.shape[-1]} positions, more than max_position_embeddings={positions} "
             f"allows{start}"
         )
+
+
+def position_limit(model, requested: int, reserve: int = 0) -> int:
+    """``requested`` capped so that the input (plus ``reserve`` generated tokens) fits the model's
+    learned position table; models with relative positions (T5) and configs without a table keep it."""
+    config = getattr(model, "config", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is None or getattr(config, "is_encoder_decoder", False):
+        return requested
+    # RoBERTa counts positions from pad_token_id + 1.
+    offset = config.pad_token_id + 1 if getattr(config, "positions_from_padding", False) else 0
+    return max(1, min(requested, positions - offset - reserve))

@@ -24,19 +24,20 @@ from .hf_internals import list_model_type
 _ZOO_CLASSES: dict[str, type] = {}  # class name -> class
 _REFERENCE: dict[tuple[str, str], type] = {}  # (reference model_type, transformers architecture) -> zoo class
 _BASE_BY_MODEL_TYPE: dict[str, type] = {}  # zoo or reference model_type -> its base (headless) class
-_HEADS_HINT = " (the task heads, e.g. ...ForSequenceClassification, are registered by `import tasks.heads`)"
 
 
 def register_class(
-    cls: type, auto_class: type | None = None, reference_aliases: tuple[str, ...] = ()
+    cls: type, auto_class: type | None = None, reference_aliases: tuple[str, ...] | None = None
 ) -> type:
     """Make ``cls`` loadable by name, by its reference architectures, and through ``auto_class``.
 
     Registering another class for an architecture already mapped replaces the earlier one.
 
-    ``reference_aliases`` are further transformers architectures whose checkpoints ``cls`` loads
-    (e.g. BERT pre-training checkpoints into the masked-LM class).
+    ``reference_aliases`` (default: the class's own) are further transformers architectures whose
+    checkpoints ``cls`` loads (e.g. BERT pre-training checkpoints into the masked-LM class).
     """
+    if reference_aliases is None:
+        reference_aliases = getattr(cls, "reference_aliases", ())
     config_class = cls.config_class
     _ZOO_CLASSES[cls.__name__] = cls
     AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
@@ -71,14 +72,14 @@ def zoo_class_for(config: dict[str, Any], source: str = "config.json") -> type:
     # An architecture no registered class has: loading the base class would drop the head's weights.
     if architectures and model_type in reference_types:
         valid = sorted(a for t, a in _REFERENCE if t == model_type)
-        raise UnknownNameError(f"{model_type} architecture in {source}{_HEADS_HINT}", architectures[0], valid)
+        raise UnknownNameError(f"{model_type} architecture in {source}", architectures[0], valid)
     if architectures and model_type in _BASE_BY_MODEL_TYPE:
         valid = sorted(
             ZOO_ARCHITECTURE_PREFIX + name
             for name, cls in _ZOO_CLASSES.items()
             if cls.config_class.model_type == model_type
         )
-        raise UnknownNameError(f"{model_type} architecture in {source}{_HEADS_HINT}", architectures[0], valid)
+        raise UnknownNameError(f"{model_type} architecture in {source}", architectures[0], valid)
     if model_type in _BASE_BY_MODEL_TYPE:
         return _BASE_BY_MODEL_TYPE[model_type]
     builder = matching_builder(config)

@@ -1,50 +1,46 @@
-"""Task heads written once and composed with every zoo family.
+"""The task heads as the tasks see them: lookups over the family registry (``zoo.family``).
 
 ``head_class(family, head)`` gives the model class for a family ("bert", "roberta", "gpt2", "llama",
-"gpt", "t5", "glm") and a head kind ("causal-lm", "masked-lm", "seq2seq", "sequence-labeling",
+"gpt", "t5", "glm", ...) and a head kind ("causal-lm", "masked-lm", "seq2seq", "sequence-labeling",
 "sequence-labeling-crf", "sequence-classification", "embedding"); ``supported_heads(family)`` lists a
 family's kinds and ``family_of(config_or_model)`` names the family of a zoo config or model.
 
-The composed classes (``BertForSequenceClassification``, ``LlamaForTokenClassification``,
-``GPT2ForTokenClassificationCRF``, ``T5ForSentenceEmbedding``, ...) are attributes of this module, so
-they import and pickle by name. Importing it registers them with ``zoo.load`` (by architecture) and
-with ``AutoModelForSequenceClassification`` / ``AutoModelForTokenClassification``.
+The head classes live in their families' folders (``zoo/models/<family>/heads.py``) and are registered
+with ``zoo.load`` and the transformers Auto classes when ``zoo`` is imported; this module gives them by
+name too (``tasks.heads.LlamaForTokenClassification``).
 
 ``Head.from_pretrained(checkpoint)`` loads a base, masked-LM or causal-LM checkpoint (zoo or
 transformers layout): the backbone strictly, the head's new layers initialised (and logged), the
 checkpoint's other heads ignored (and logged).
 """
 
-from .base import Family, HeadMixin
-from .classification import SequenceClassificationHead
-from .compose import (
-    COMPOSED,
-    FAMILIES,
-    HEAD_KINDS,
-    T5EncoderModel,
-    UnsupportedHeadError,
-    family_of,
-    head_class,
-    register_heads,
-    supported_heads,
+from zoo.family import HEAD_KINDS, UnsupportedHeadError, family_of, head_class, head_classes, supported_heads
+from zoo.heads import (
+    CRF,
+    HeadMixin,
+    SentenceEmbeddingHead,
+    SentenceEmbeddingOutput,
+    SequenceClassificationHead,
+    TokenClassificationCRFHead,
+    TokenClassificationHead,
 )
-from .crf import CRF
-from .embedding import SentenceEmbeddingHead, SentenceEmbeddingOutput
-from .labeling import TokenClassificationCRFHead, TokenClassificationHead
-from .unilm import BertForSeq2Seq, RobertaForSeq2Seq  # registered here: zoo.load finds their checkpoints
+from zoo.models.bert import BertForSeq2Seq, RobertaForSeq2Seq
+from zoo.models.t5 import T5EncoderModel
 
-globals().update({cls.__name__: cls for cls in COMPOSED.values()})
-register_heads()
+
+def __getattr__(name: str):
+    classes = head_classes()
+    if name in classes:
+        return classes[name]
+    raise AttributeError(f"module 'tasks.heads' has no attribute {name!r}")
+
 
 __all__ = [
     "BertForSeq2Seq",
-    "RobertaForSeq2Seq",
     "CRF",
-    "COMPOSED",
-    "FAMILIES",
     "HEAD_KINDS",
-    "Family",
     "HeadMixin",
+    "RobertaForSeq2Seq",
     "SentenceEmbeddingHead",
     "SentenceEmbeddingOutput",
     "SequenceClassificationHead",
@@ -54,7 +50,6 @@ __all__ = [
     "UnsupportedHeadError",
     "family_of",
     "head_class",
-    "register_heads",
+    "head_classes",
     "supported_heads",
-    *sorted(cls.__name__ for cls in COMPOSED.values()),
 ]

@@ -1,1 +1,10 @@
-"""Model families, one folder each: config.py, model.py, weights.py."""
+"""Model families, one folder each: config.py, model.py, weights.py, the declaration (family.py) and the
+task-head classes (heads.py). Importing a folder registers its families; the order is the registry's."""
+
+# isort: off
+from . import gpt2  # noqa: F401
+from . import bert  # noqa: F401
+from . import llama  # noqa: F401
+from . import glm  # noqa: F401
+from . import nanogpt  # noqa: F401
+from . import t5  # noqa: F401

@@ -138,6 +138,7 @@ class BertForMaskedLM(BertPreTrainedModel):
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
     _optional_checkpoint_prefixes = ("model.pooler.",)
     reference_architectures = {"bert": "BertForMaskedLM", "roberta": "RobertaForMaskedLM"}
+    reference_aliases = ("BertForPreTraining",)  # pre-training checkpoints load into the masked LM
 
     def __init__(self, config: BertConfig):
         super().__init__(config)
@@ -188,3 +189,4 @@ class RobertaModel(BertModel):
 class RobertaForMaskedLM(BertForMaskedLM):
     config_class = RobertaConfig
     reference_architectures = {"roberta": "RobertaForMaskedLM"}
+    reference_aliases = ()

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import ConfigError
+from ..errors import ConfigError
 
 MODULES_FILE = "modules.json"
 # The module type names a directory gives (what ``modules.json`` says; written by sentence-transformers 2-5).

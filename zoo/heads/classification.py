@@ -1,6 +1,6 @@
 """Sequence classification (and regression) on any family's backbone.
 
-Pooling follows the family (see ``Family.sequence_pooling``): BERT / RoBERTa take the pooler's
+Pooling follows the family (``zoo.family.Family.sequence_pooling``): BERT / RoBERTa take the pooler's
 tanh(dense([CLS])) as transformers' ``BertForSequenceClassification``; decoders take the last
 non-padding token found with ``config.pad_token_id`` (left or right padding) into a bias-free
 ``score``, as transformers' ``GPT2ForSequenceClassification`` / ``LlamaForSequenceClassification``;
@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from zoo.hf_internals import ForSequenceClassificationLoss, can_return_tuple, checked_forward
+from ..hf_internals import ForSequenceClassificationLoss, can_return_tuple, checked_forward
 
 from .base import HeadMixin, last_token_pool, mean_pool
 
@@ -23,6 +23,7 @@ class SequenceClassificationHead(HeadMixin):
     (regression: MSE, single_label_classification: cross-entropy, multi_label_classification: BCE)."""
 
     head_kind = "sequence-classification"
+    class_suffix = "SequenceClassification"
     # The loss is a per-sequence mean whatever the Trainer's gradient accumulation: let it scale.
     accepts_loss_kwargs = False
 
@@ -34,6 +35,10 @@ class SequenceClassificationHead(HeadMixin):
         bias = self.family.sequence_layer == "classifier"  # decoders' `score` has none
         setattr(self, self.family.sequence_layer, nn.Linear(config.hidden_size, config.num_labels, bias=bias))
         self.post_init()
+
+    @classmethod
+    def new_layers(cls, family) -> tuple[str, ...]:
+        return (f"{family.sequence_layer}.", *(("model.pooler.",) if family.sequence_pooling == "pooler" else ()))
 
     def pool(self, outputs, input_ids, attention_mask) -> torch.Tensor:
         pooling = self.family.sequence_pooling

@@ -1,53 +1,53 @@
-"""What every composed head shares: the family description it is built from, and running the backbone.
+"""What every task head shares: binding to its family's declaration, and running the backbone.
 
-A head class is ``(<Kind>Head, <Family>PreTrainedModel)`` with class attribute ``family`` (a
-:class:`Family`): the kind mixin knows the task, the family record knows how to build and call the
-backbone (``self.model``). Nothing here is specific to one family.
+A head class is ``class <Prefix>For<Suffix>(<Kind>Head, <Family>PreTrainedModel): family = <FAMILY>``,
+written in the family's ``heads.py``. Naming the family is all it does: the class takes the family's
+config class, its transformers architectures, the prefixes of the layers it adds (initialised when a
+checkpoint lacks them) and those of a checkpoint's other heads (ignored) from the declaration
+(``zoo.family.Family``). Nothing here is specific to one family.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
+from ..family import Family, FamilyDeclarationError
+
 # Keyword arguments the Trainer passes that backbones must not see.
 _LOSS_KWARGS = ("num_items_in_batch",)
 
 
-@dataclass(frozen=True)
-class Family:
-    """One zoo family as the heads see it: data, no behaviour of its own."""
-
-    name: str  # "bert"
-    class_prefix: str  # "Bert" -> BertForSequenceClassification
-    config_class: type
-    pretrained_class: type  # <Family>PreTrainedModel, the second base of every head
-    build_backbone: Callable[[Any, bool], nn.Module]  # (config, with_pooler) -> base model
-    is_encoder: bool  # bidirectional family (bert, roberta, t5, glm) vs decoder (gpt2, llama, gpt)
-    # how the sequence classifier pools: "pooler" (BERT's tanh pooler on [CLS]), "last" (last
-    # non-padding token, as transformers' decoder classifiers) or "mean" (masked mean)
-    sequence_pooling: str
-    sequence_layer: str  # "classifier" / "score"
-    token_layer: str
-    accepts_token_type_ids: bool = False
-    # extra backbone inputs for a sequence of a given length (use_cache=False, GLM's sep)
-    extra_inputs: Callable[[int], dict[str, Any]] = lambda length: {}
-    # checkpoint prefixes a head may find and ignore (LM heads, a decoder the head does not use)
-    ignored_prefixes: tuple[str, ...] = ()
-    # head kind -> {reference model_type: transformers architecture} the head loads and exports
-    references: dict[str, dict[str, str]] = field(default_factory=dict)
-
-
 class HeadMixin:
-    """Base of every head kind. ``family`` is set on each composed class by the factory."""
+    """Base of every head kind; a subclass that sets ``family`` is a head class of that family."""
 
     family: ClassVar[Family]
     head_kind: ClassVar[str]
+    class_suffix: ClassVar[str]  # <Prefix>For<class_suffix>
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        family = cls.__dict__.get("family")
+        if family is None:
+            return
+        expected = f"{family.class_prefix}For{cls.class_suffix}"
+        if cls.__name__ != expected:
+            raise FamilyDeclarationError(
+                f"family {family.name!r}: its {cls.head_kind} head class must be called {expected}, "
+                f"not {cls.__name__}"
+            )
+        cls.config_class = family.config_class
+        cls.reference_architectures = family.head_architectures(cls.head_kind, cls.class_suffix)
+        cls._new_head_prefixes = cls.new_layers(family)
+        cls._optional_checkpoint_prefixes = (*family.ignored_prefixes, "model.pooler.")
+
+    @classmethod
+    def new_layers(cls, family: Family) -> tuple[str, ...]:
+        """Prefixes of the parameters the head adds to the backbone."""
+        return ()
 
     def build_backbone(self, config, with_pooler: bool = False) -> None:
         self.model = self.family.build_backbone(config, with_pooler)
@@ -68,7 +68,7 @@ class HeadMixin:
         """Run the backbone with the inputs its family takes; loss kwargs are left in ``kwargs``."""
         inputs = {k: v for k, v in kwargs.items() if k not in _LOSS_KWARGS}
         if token_type_ids is not None:
-            if not self.family.accepts_token_type_ids:
+            if not self.family.token_types:
                 raise ValueError(
                     f"{type(self).__name__} takes no token_type_ids ({self.family.name} has none)"
                 )
@@ -76,7 +76,7 @@ class HeadMixin:
         if position_ids is not None:
             inputs["position_ids"] = position_ids
         length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
-        inputs.update(self.family.extra_inputs(length))
+        inputs.update(self.family.backbone_inputs(length))
         return self.model(
             input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **inputs
         )

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import AutoModelForSeq2SeqLM
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from zoo.decoding import lm_logits
-from zoo.hf_internals import (
+from ...decoding import lm_logits
+from ...hf_internals import (
     Cache,
     DynamicCache,
     ForCausalLMLoss,
@@ -25,9 +24,8 @@ from zoo.hf_internals import (
     forward_builds_mask,
     require_full_cache,
 )
-from zoo.models.bert import BertConfig, BertForMaskedLM, BertModel, BertPreTrainedModel, RobertaConfig
-from zoo.models.bert.model import MaskedLMTransform
-from zoo.registry import register_class
+from .config import BertConfig, RobertaConfig
+from .model import BertForMaskedLM, BertModel, BertPreTrainedModel, MaskedLMTransform
 
 SOURCE_SEGMENT, TARGET_SEGMENT = 0, 1
 # What save_reference writes: UniLM adds a mask, not weights, so the export is the family's masked LM.
@@ -207,6 +205,3 @@ class RobertaForSeq2Seq(BertForSeq2Seq):
 
     config_class = RobertaConfig
 
-
-register_class(BertForSeq2Seq, AutoModelForSeq2SeqLM)
-register_class(RobertaForSeq2Seq, AutoModelForSeq2SeqLM)

@@ -11,7 +11,7 @@ from torch import nn
 from transformers import initialization as init
 from transformers.modeling_outputs import TokenClassifierOutput
 
-from zoo.hf_internals import ForTokenClassification, can_return_tuple, checked_forward
+from ..hf_internals import ForTokenClassification, can_return_tuple, checked_forward
 
 from .base import HeadMixin
 from .crf import CRF
@@ -21,6 +21,11 @@ class TokenClassificationHead(HeadMixin):
     """``config.num_labels`` logits per token; the loss is cross-entropy with -100 labels ignored."""
 
     head_kind = "sequence-labeling"
+    class_suffix = "TokenClassification"
+
+    @classmethod
+    def new_layers(cls, family) -> tuple[str, ...]:
+        return (f"{family.token_layer}.",)
 
     def __init__(self, config):
         super().__init__(config)
@@ -74,6 +79,11 @@ class TokenClassificationCRFHead(TokenClassificationHead):
     """
 
     head_kind = "sequence-labeling-crf"
+    class_suffix = "TokenClassificationCRF"
+
+    @classmethod
+    def new_layers(cls, family) -> tuple[str, ...]:
+        return (f"{family.token_layer}.", "crf.")
     accepts_loss_kwargs = False  # a per-sequence mean
 
     def build_extra_layers(self, config) -> None:

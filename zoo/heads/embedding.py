@@ -30,13 +30,12 @@ import torch
 from torch import nn
 from transformers.utils import ModelOutput
 
-from zoo.configuration import POOLING_MODES
-from zoo.errors import ConfigError
-from zoo.hf_internals import can_return_tuple, checked_forward
-from zoo.loading import resolve_checkpoint
-from zoo.saving import staged_directory
-
-from ..base import position_limit
+from ..configuration import POOLING_MODES
+from ..errors import ConfigError
+from ..hf_internals import can_return_tuple, checked_forward
+from ..inputs import position_limit
+from ..loading import resolve_checkpoint
+from ..saving import staged_directory
 from . import sentence_transformers as sentence_transformers_format
 from .base import HeadMixin, gather_rows, last_index, mean_pool
 
@@ -60,6 +59,7 @@ class SentenceEmbeddingOutput(ModelOutput):
 
 class SentenceEmbeddingHead(HeadMixin):
     head_kind = "embedding"
+    class_suffix = "SentenceEmbedding"
     accepts_loss_kwargs = False
 
     def __init__(self, config):
