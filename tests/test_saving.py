@@ -44,7 +44,7 @@ def test_a_failed_save_leaves_the_previous_model(layout, tmp_path, monkeypatch):
     old.save_pretrained(tmp_path / "model", layout=layout)
     expected = _logits(old)
     writer = (
-        "zoo.modeling_base.save_file"
+        "zoo.pretrained_saving.save_file"
         if layout == "transformers"
         else "transformers.modeling_utils.safe_save_file"
     )
@@ -72,7 +72,7 @@ def test_convert_and_save_reference_are_staged_too(tmp_path, monkeypatch):
     _model(0).save_pretrained(tmp_path / "source", layout="zoo")
     zoo.convert_checkpoint(tmp_path / "source", tmp_path / "converted", target="transformers")
     expected = _logits(zoo.load(tmp_path / "converted"))
-    monkeypatch.setattr("zoo.modeling_base.save_file", _disk_full_after_half_a_file)
+    monkeypatch.setattr("zoo.pretrained_saving.save_file", _disk_full_after_half_a_file)
     with pytest.raises(OSError, match="No space left"):
         zoo.convert_checkpoint(tmp_path / "source", tmp_path / "converted", target="transformers")
     with pytest.raises(OSError, match="No space left"):
