@@ -16,6 +16,7 @@ from zoo.family import get_family
 
 from .catalog import CATALOG, MODEL_CARDS, CatalogEntry
 
+
 def tasks_for(entry: CatalogEntry) -> list[str]:
     """Task names whose head this entry supports."""
     from tasks import get_task, task_names

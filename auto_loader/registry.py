@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
 from tasks import register_task
-from zoo.errors import UnknownNameError
 
 __all__ = [
     "ModelBundle",

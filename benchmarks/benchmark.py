@@ -259,7 +259,9 @@ def build_configs(family: str, shape: dict):
     """
     declaration = zoo.get_family(family)
     config_cls = declaration.config_class
-    extra = {k: v for k, v in declaration.no_dropout().items() if k not in ("hidden_dropout", "attention_dropout")}
+    extra = {
+        k: v for k, v in declaration.no_dropout().items() if k not in ("hidden_dropout", "attention_dropout")
+    }
     if family == "glm":
         extra.update(glm_special_tokens(shape["vocab_size"]))
     zoo_config = config_cls(**shape, hidden_dropout=0.0, attention_dropout=0.0, **extra)

@@ -17,9 +17,9 @@ import datasets
 
 from zoo.errors import UnknownNameError, ZooError
 from zoo.family import family_for, get_family
-from zoo.inputs import position_limit
 
 logger = logging.getLogger(__name__)
+
 
 class TaskDataError(ZooError, ValueError):
     """Records do not fit the task: a missing field, an empty dataset, a malformed file."""

@@ -178,7 +178,7 @@ def test_pull_by_hub_id_catalog_name_and_revision(
 ):
     first = _push(model_dir / "tiny-bert", new_repo_id, hub_token)
     monkeypatch.setitem(CATALOG, "tiny-hub-bert", CatalogEntry(
-        "tiny-hub-bert", "bert", new_repo_id, "apache-2.0", ("en",), "0.1M", "test entry",
+        "tiny-hub-bert", new_repo_id, "apache-2.0", ("en",), "0.1M", "test entry", family="bert",
     ))  # fmt: skip
     local = AutoLoader("embedding", "tiny-bert", model_dir=model_dir)
     by_id = AutoLoader("embedding", new_repo_id)

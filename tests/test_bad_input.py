@@ -667,8 +667,7 @@ def test_convert_to_unknown_target(checkpoints, tmp_path, target, suggestion):
 
 
 def test_convert_unsupported_reference_architecture(checkpoints, tmp_path):
-    # No zoo class is BertForMultipleChoice (importing tasks.heads adds the classification heads, so
-    # BertForSequenceClassification is not a stable example of an unknown architecture).
+    # No zoo class is BertForMultipleChoice.
     source = copy_checkpoint(checkpoints["ref_bert_seqcls"], tmp_path / "ckpt")
     config = json.loads((source / "config.json").read_text())
     (source / "config.json").write_text(json.dumps({**config, "architectures": ["BertForMultipleChoice"]}))
@@ -677,7 +676,7 @@ def test_convert_unsupported_reference_architecture(checkpoints, tmp_path):
     assert info.value.name == "BertForMultipleChoice"
     assert {"BertForMaskedLM", "BertForPreTraining", "BertModel"} <= set(info.value.valid)
     assert str(info.value).startswith(
-        f"unknown bert architecture in {source / 'config.json'} (the task heads"
+        f"unknown bert architecture in {source / 'config.json'} 'BertForMultipleChoice'"
     )
     assert "'BertForMultipleChoice'; valid: BertForMaskedLM, BertForPreTraining, " in str(info.value)
     assert not (tmp_path / "out").exists()

@@ -37,24 +37,23 @@ def _classifier(tmp_path, layout: str):
 
 
 @pytest.mark.parametrize("layout", ["transformers", "zoo"])
-def test_a_saved_head_without_the_heads_registered_is_an_error_not_the_backbone(
-    layout, tmp_path, run_offline
-):
+def test_a_saved_head_loads_as_the_head_with_zoo_alone(layout, tmp_path, run_offline):
+    """Head classes are registered by their family folders: ``import zoo`` is all ``zoo.load`` needs."""
     model = _classifier(tmp_path, layout)
-    again = zoo.load(tmp_path)  # here tasks.heads is imported: the head, with its weights
+    again = zoo.load(tmp_path)
     assert type(again) is type(model)
     assert torch.equal(again.classifier.weight, model.classifier.weight)
     code = (
-        "import zoo\n"
-        "try:\n"
-        f"    print(type(zoo.load({str(tmp_path)!r})).__name__)\n"
-        "except zoo.UnknownNameError as error:\n"
-        "    print('UnknownNameError:', error)\n"
+        "import sys, torch, zoo\n"
+        f"model = zoo.load({str(tmp_path)!r})\n"
+        "assert 'tasks' not in sys.modules, 'zoo.load imported tasks'\n"
+        "print(type(model).__name__, float(model.classifier.weight.sum()))\n"
     )
     result = run_offline(code)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.startswith("UnknownNameError:"), result.stdout
-    assert "BertForSequenceClassification" in result.stdout and "import tasks.heads" in result.stdout
+    name, total = result.stdout.split()
+    assert name == "BertForSequenceClassification"
+    assert abs(float(total) - float(model.classifier.weight.sum())) < 1e-5
 
 
 def test_an_architecture_no_class_has_is_an_error(tmp_path):

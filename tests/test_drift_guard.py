@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 
 import tasks.heads  # noqa: F401  (registers the head classes)
 import zoo
-from zoo.models.bert import BertForSeq2Seq, RobertaForSeq2Seq
 from zoo.errors import UnsupportedCacheError
 from zoo.hf_internals import PASS_THROUGH_KWARGS, Cache, DynamicCache
+from zoo.models.bert import BertForSeq2Seq, RobertaForSeq2Seq
 
 VOCAB = 61
 NEW_TOKENS = 8
@@ -90,14 +90,18 @@ def _gpt2(directory, zoo_class=zoo.GPT2ForCausalLM):
 
 
 def _llama(
-    directory, config_class=transformers.LlamaConfig, reference_class=transformers.LlamaForCausalLM, **extra
+    directory,
+    config_class=transformers.LlamaConfig,
+    reference_class=transformers.LlamaForCausalLM,
+    zoo_class=zoo.LlamaForCausalLM,
+    **extra,
 ):
     torch.manual_seed(0)
     config = config_class(
         vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=64, bos_token_id=1, eos_token_id=2, **extra,
     )  # fmt: skip
-    return _from_reference(reference_class(config), zoo.LlamaForCausalLM, directory)
+    return _from_reference(reference_class(config), zoo_class, directory)
 
 
 def _t5(directory):
@@ -151,10 +155,17 @@ CASES = {
     "LlamaForCausalLM-qwen2-bias": lambda d: _llama(
         d, transformers.Qwen2Config, transformers.Qwen2ForCausalLM
     ),
+    "Qwen3ForCausalLM": lambda d: _llama(
+        d, transformers.Qwen3Config, transformers.Qwen3ForCausalLM, zoo.Qwen3ForCausalLM, head_dim=16
+    ),
+    "Phi3ForCausalLM": lambda d: _llama(
+        d, transformers.Phi3Config, transformers.Phi3ForCausalLM, zoo.Phi3ForCausalLM, pad_token_id=0
+    ),
     "T5ForConditionalGeneration": _t5,
     "GLMForSeq2Seq": _glm,
     "BertForSeq2Seq": _unilm,
     "RobertaForSeq2Seq": lambda d: _unilm(d, RobertaForSeq2Seq, zoo.RobertaConfig, pad=1),
+    "XLMRobertaForSeq2Seq": lambda d: _unilm(d, zoo.XLMRobertaForSeq2Seq, zoo.XLMRobertaConfig, pad=1),
 }
 
 

@@ -109,7 +109,10 @@ def test_no_import_circle():
     graph = import_graph(modules)
     cycle = find_cycle(graph)
     if cycle:
-        steps = [f"{a} ({modules[a].relative_to(ROOT)}:{graph[a][b]}) imports {b}" for a, b in zip(cycle, cycle[1:])]
+        steps = [
+            f"{a} ({modules[a].relative_to(ROOT)}:{graph[a][b]}) imports {b}"
+            for a, b in zip(cycle, cycle[1:])
+        ]
         raise AssertionError("import circle:\n" + "\n".join(steps))
 
 

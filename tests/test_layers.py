@@ -6,6 +6,7 @@ from transformers import LlamaConfig
 from transformers.masking_utils import create_causal_mask
 from transformers.models.llama import modeling_llama
 
+import zoo
 from zoo.layers import Attention, RMSNorm, RotaryEmbedding, apply_rotary
 
 
@@ -62,7 +63,9 @@ def test_gqa_attention_matches_llama_attention(implementation):
     config.attention_bias = False
     torch.manual_seed(0)
     theirs = modeling_llama.LlamaAttention(config, layer_idx=0).eval()
-    ours = Attention(config, layer_idx=0, is_causal=True).eval()
+    ours_config = zoo.LlamaConfig.from_reference(config.to_dict())  # the layer reads the zoo's fields
+    ours_config._attn_implementation = implementation
+    ours = Attention(ours_config, layer_idx=0, is_causal=True).eval()
     with torch.no_grad():  # fuse their q / k / v into our qkv (the Llama weight map will do exactly this)
         ours.qkv.weight.copy_(torch.cat([theirs.q_proj.weight, theirs.k_proj.weight, theirs.v_proj.weight]))
         ours.out.weight.copy_(theirs.o_proj.weight)

@@ -180,7 +180,9 @@ def test_default_targets_per_family_and_model():
 
 
 def test_unknown_family_task_type_and_double_wrap_are_typed_errors():
-    with pytest.raises(UnknownNameError, match=r"'mamba'.*bert, glm, gpt, gpt2, llama, roberta, t5"):
+    with pytest.raises(
+        UnknownNameError, match=r"'mamba'.*bert, glm, gpt, gpt2, llama, phi3, qwen3, roberta, t5, xlm-roberta"
+    ):
         default_target_modules("mamba")
     plain = torch.nn.Sequential(torch.nn.Linear(4, 4))
     with pytest.raises(UnknownNameError, match="Sequential.*target_modules"):

@@ -77,11 +77,11 @@ def bpe_tokenizer() -> PreTrainedTokenizerFast:
 SMALL = dict(
     hidden_size=32, num_hidden_layers=2, num_attention_heads=4, hidden_dropout=0.0, attention_dropout=0.0
 )
-TOKENIZER_OF_FAMILY = {"bert": "wordpiece", "roberta": "wordpiece", "t5": "wordpiece", "glm": "wordpiece"}
 
 
 def tokenizer_for(family: str) -> PreTrainedTokenizerFast:
-    return wordpiece_tokenizer() if TOKENIZER_OF_FAMILY.get(family) == "wordpiece" else bpe_tokenizer()
+    """The tokenizer the family's kind is trained with (``Family.tokenizer_kind``)."""
+    return wordpiece_tokenizer() if zoo.get_family(family).tokenizer_kind == "wordpiece" else bpe_tokenizer()
 
 
 def tiny_pretrained_model(family: str, tokenizer) -> torch.nn.Module:
@@ -89,9 +89,9 @@ def tiny_pretrained_model(family: str, tokenizer) -> torch.nn.Module:
     torch.manual_seed(0)
     vocab = len(tokenizer)
     ids = tokenizer.convert_tokens_to_ids
-    if family in ("bert", "roberta"):
-        config_class = zoo.BertConfig if family == "bert" else zoo.RobertaConfig
-        model_class = zoo.BertForMaskedLM if family == "bert" else zoo.RobertaForMaskedLM
+    if family in ("bert", "roberta", "xlm-roberta"):
+        config_class = zoo.get_family(family).config_class
+        model_class = zoo.get_family(family).lm_heads["masked-lm"]
         config = config_class(
             vocab_size=vocab, intermediate_size=64, max_position_embeddings=128,
             pad_token_id=tokenizer.pad_token_id, **SMALL,
@@ -129,7 +129,16 @@ def tiny_pretrained_model(family: str, tokenizer) -> torch.nn.Module:
             max_position_embeddings=128, **special,
         )  # fmt: skip
         return zoo.GPT(config)
-    raise ValueError(f"no tiny model for family {family!r}")
+    declaration = zoo.get_family(family)  # any other family: its declared tiny config and LM class
+    if not declaration.tiny_config:
+        raise ValueError(f"no tiny model for family {family!r}")
+    lm_class = next(
+        declaration.lm_heads[k] for k in ("causal-lm", "masked-lm", "seq2seq") if k in declaration.lm_heads
+    )
+    config = declaration.config_class(
+        **{**declaration.tiny_config, "vocab_size": vocab, "pad_token_id": tokenizer.pad_token_id, **special}
+    )
+    return lm_class(config)
 
 
 def save_tiny_checkpoint(family: str, directory: str | Path) -> Path:

@@ -2,7 +2,7 @@
 
 Subcommands (each has ``--help``)::
 
-    zoo list [--json]                                   the catalog and the tasks
+    zoo list [--json]                                   the families, the catalog and the tasks
     zoo info NAME|DIR [--json]                          one catalog entry, or a local model directory
     zoo convert SRC DST --to transformers|zoo           rewrite a checkpoint in the other layout
                 [--overwrite]                           (into a DST that holds files already)
@@ -114,6 +114,8 @@ def _stdout_to_stderr():
 def cmd_list(args: argparse.Namespace) -> int:
     from auto_loader import CATALOG
     from tasks import get_task, task_names
+    from zoo.family import families as zoo_families
+    from zoo.family import supported_heads
 
     models = [
         {
@@ -128,10 +130,24 @@ def cmd_list(args: argparse.Namespace) -> int:
         for e in CATALOG.values()
     ]
     tasks = [{"name": n, "task": get_task(n).name, "head": get_task(n).head} for n in task_names()]
+    families = [
+        {
+            "name": f.name,
+            "kind": f.kind,
+            "reads": list(f.transformers_model_types),
+            "heads": list(supported_heads(f.name)),
+        }
+        for f in zoo_families().values()
+    ]
     if args.json:
-        print(json.dumps({"models": models, "tasks": tasks}, indent=2, ensure_ascii=False))
+        print(
+            json.dumps({"models": models, "tasks": tasks, "families": families}, indent=2, ensure_ascii=False)
+        )
         return 0
-    print("Models")
+    print("Families")
+    print(_table(["name", "kind", "reads (transformers model_type)", "heads"],
+                 [[f["name"], f["kind"], ", ".join(f["reads"]) or "-", ", ".join(f["heads"])] for f in families]))  # fmt: skip
+    print("\nModels")
     print(_table(["name", "family", "parameters", "hub id", "license"],
                  [[m["name"], m["family"], m["parameters"], m["hub_id"], m["license"]] for m in models]))  # fmt: skip
     print("\nTasks")

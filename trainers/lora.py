@@ -34,7 +34,6 @@ import torch
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 
 from tasks.heads import UnsupportedHeadError, family_of, head_class, supported_heads
-from zoo.family import families, get_family
 from zoo.adapters import (
     ADAPTER_CONFIG,
     AdapterMismatchError,
@@ -44,6 +43,7 @@ from zoo.adapters import (
     resolve_adapter,
 )
 from zoo.errors import UnknownNameError, ZooError
+from zoo.family import families, get_family
 
 
 def lora_targets(family: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

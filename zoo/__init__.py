@@ -6,7 +6,7 @@ Importing ``zoo`` registers every family (``zoo.models``, one folder each) with 
 attribute of this module (``zoo.LlamaForTokenClassification``).
 """
 
-from .adapters import AdapterConversionError, load_adapter, register_peft_defaults, save_adapter
+from .adapters import AdapterConversionError, load_adapter, save_adapter
 from .configuration import ZooConfig
 from .convert import convert_checkpoint
 from .errors import (
@@ -20,7 +20,6 @@ from .errors import (
     WeightsMismatchError,
     ZooError,
 )
-from .hf_internals import TESTED_TRANSFORMERS, warn_if_untested
 from .family import (
     CatalogEntry,
     Family,
@@ -33,6 +32,7 @@ from .family import (
     register_family,
     supported_heads,
 )
+from .hf_internals import TESTED_TRANSFORMERS, warn_if_untested
 from .modeling_base import LoadReport, ZooPreTrainedModel
 from .models.bert import (
     BertConfig,
@@ -77,8 +77,9 @@ def load(name_or_path, **kwargs):
 
 
 def __getattr__(name: str):
-    """Every registered class by name: the families' models and task heads (``zoo.GPT2ForTokenClassification``)."""
-    classes = registered_classes()
+    """Every registered class by name: the families' configs, models and task heads
+    (``zoo.Qwen3Config``, ``zoo.GPT2ForTokenClassification``)."""
+    classes = {f.config_class.__name__: f.config_class for f in families().values()} | registered_classes()
     if name in classes:
         return classes[name]
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")

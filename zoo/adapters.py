@@ -325,6 +325,22 @@ def _zoo_targets_named(base, weight_map, names) -> list[str]:
     return _targets_for(base, modules)
 
 
+def _zoo_parts_of(base, weight_map, reference_module: str, with_prefix: bool) -> list[str]:
+    """The zoo linear modules stored in the one transformers module ``reference_module`` (Phi-3's
+    ``gate_up_proj`` holds ``mlp.gate`` and ``mlp.up``)."""
+    parts = []
+    for name, module in base.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            name = name.removesuffix(".base_layer")  # a layer PEFT wrapped
+            try:
+                references = weight_map.reference_names(_full_zoo_name(base, name) + ".weight", with_prefix)
+            except (KeyError, ValueError):
+                continue
+            if reference_module + ".weight" in references:
+                parts.append(name)
+    return parts
+
+
 def _full_zoo_name(base, module: str) -> str:
     return module if base.base_model is not base else f"{base.base_model_prefix}.{module}"
 
@@ -358,6 +374,12 @@ def adapter_to_transformers(
     for module, tensors in groups.items():
         full = _full_zoo_name(base, module) + ".weight"
         names = [n.removesuffix(".weight") for n in weight_map.reference_names(full, with_prefix)]
+        if len(names) == 1 and len(shared := _zoo_parts_of(base, weight_map, names[0], with_prefix)) > 1:
+            raise AdapterConversionError(
+                f"{', '.join(shared)} are one tensor in transformers ({names[0]}): an adapter on "
+                f"{module} has no form there as an adapter of that tensor; leave them out of "
+                "target_modules, or save with layout='zoo'"
+            )
         rank = _pattern_value(config.rank_pattern, module, config.r) if hasattr(config, "r") else None
         alpha = _pattern_value(config.alpha_pattern, module, getattr(config, "lora_alpha", None))
         if len(names) == 1:

@@ -7,7 +7,7 @@ mostly data.
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -55,6 +55,34 @@ class ZooConfig(PreTrainedConfig, metaclass=_RaisesConfigError):
 
     Every value is checked when the config is constructed: a bad one raises :class:`ConfigError` naming
     the field, the value and the valid range, never an error deep inside the model build or forward.
+
+    The fields the shared layers (``zoo.layers``) read, and nothing else; a default in parentheses is
+    derived at construction, so the layers see ints, bools and floats only:
+
+    ========================  ====================================  =================================
+    field                     default                               read by
+    ========================  ====================================  =================================
+    hidden_size               768                                   every layer
+    num_attention_heads       12                                    Attention, CrossAttention
+    num_key_value_heads       (num_attention_heads)                 Attention, CrossAttention
+    head_dim                  (hidden_size // num_attention_heads)  Attention, CrossAttention, rotary
+    attention_bias            True                                  Attention (qkv), CrossAttention
+    attention_out_bias        (attention_bias)                      Attention, CrossAttention (out)
+    attention_scaling         (head_dim ** -0.5)                    Attention, CrossAttention
+    attention_dropout         0.1                                   Attention, CrossAttention
+    intermediate_size         (4 * hidden_size)                     build_mlp
+    hidden_act                "gelu"                                build_mlp
+    mlp_type                  "mlp" (or "gated")                    build_mlp
+    mlp_bias                  True                                  build_mlp
+    norm_type                 "layernorm" (or "rmsnorm")            build_norm
+    norm_bias                 True (LayerNorm only)                 build_norm
+    layer_norm_eps            1e-5                                  build_norm
+    rope_parameters           None: no rotary positions             RotaryEmbedding
+    max_position_embeddings   512                                   RotaryEmbedding
+    ========================  ====================================  =================================
+
+    Derived values are computed once, from the values given to the constructor: to change a size,
+    build a new config (``from_dict`` with the change), not set the attribute.
     """
 
     # model_type values of transformers configs this family converts from (first: the default).
@@ -86,6 +114,24 @@ class ZooConfig(PreTrainedConfig, metaclass=_RaisesConfigError):
             "layer_norm_eps": "positive",
         }
     )
+    # Fields whose declared None means "derived from other fields", in the order they are derived. A
+    # rule gives None where its sources are invalid, so that validation names the source. ``to_dict``
+    # writes a derived field as None while it holds its derived value: a config rebuilt with other sizes
+    # (``from_pretrained`` / ``init_from_json`` overrides) derives it again.
+    derived_fields: ClassVar[Mapping[str, Callable[["ZooConfig"], Any]]] = MappingProxyType(
+        {
+            "num_key_value_heads": lambda config: config.num_attention_heads,
+            "head_dim": lambda config: (
+                config.hidden_size // config.num_attention_heads
+                if config.num_attention_heads > 0 and config.hidden_size % config.num_attention_heads == 0
+                else None
+            ),
+            "attention_out_bias": lambda config: config.attention_bias,
+            "attention_scaling": lambda config: (
+                config.head_dim**-0.5 if config.head_dim is not None and config.head_dim > 0 else None
+            ),
+        }
+    )
 
     vocab_size: int = 32000
     hidden_size: int = 768
@@ -100,7 +146,11 @@ class ZooConfig(PreTrainedConfig, metaclass=_RaisesConfigError):
     mlp_type: str = "mlp"
     layer_norm_eps: float = 1e-5
     attention_bias: bool = True
+    attention_out_bias: bool | None = None  # default: attention_bias
+    attention_scaling: float | None = None  # default: head_dim ** -0.5
     mlp_bias: bool = True
+    norm_bias: bool = True
+    rope_parameters: dict | None = None  # None: no rotary positions
     hidden_dropout: float | int = 0.1
     attention_dropout: float | int = 0.1
     initializer_range: float = 0.02
@@ -120,6 +170,9 @@ class ZooConfig(PreTrainedConfig, metaclass=_RaisesConfigError):
     def __post_init__(self, **kwargs):
         if self.intermediate_size is None:
             self.intermediate_size = 4 * self.hidden_size
+        for field, derive in self.derived_fields.items():
+            if getattr(self, field) is None:
+                setattr(self, field, derive(self))
         if self.reference_model_type is None and self.reference_model_types:
             self.reference_model_type = self.reference_model_types[0]
         # Not a field: transformers turns num_labels into as many id2label entries, none for a negative one.
@@ -145,11 +198,10 @@ class ZooConfig(PreTrainedConfig, metaclass=_RaisesConfigError):
                 f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
                 f"({self.num_attention_heads}) unless head_dim is set"
             )
-        kv_heads = self.num_key_value_heads or self.num_attention_heads
-        if self.num_attention_heads % kv_heads != 0:
+        if self.num_attention_heads % self.num_key_value_heads != 0:
             raise ValueError(
                 f"num_attention_heads ({self.num_attention_heads}) must be a multiple of "
-                f"num_key_value_heads ({kv_heads})"
+                f"num_key_value_heads ({self.num_key_value_heads})"
             )
         for field, value, valid in (
             ("norm_type", self.norm_type, NORM_TYPES),
@@ -163,7 +215,7 @@ class ZooConfig(PreTrainedConfig, metaclass=_RaisesConfigError):
     def validate_rope(self):
         """transformers' RoPE checks, which only warn about an unknown type or a bad value and raise a
         ``KeyError`` (which ``@strict`` does not report) for a missing one, made errors."""
-        rope = getattr(self, "rope_parameters", None)
+        rope = self.rope_parameters
         if rope:
             rope_type = rope.get("rope_type", "default")
             if rope_type not in ROPE_TYPES:
@@ -178,11 +230,10 @@ class ZooConfig(PreTrainedConfig, metaclass=_RaisesConfigError):
                     raise ValueError(
                         f"rope_parameters[{key!r}] must be a positive finite number, got {value!r}"
                     )
-            head_dim = self.head_dim or self.hidden_size // self.num_attention_heads
-            rotary_dim = int(head_dim * rope.get("partial_rotary_factor", 1.0))
+            rotary_dim = int(self.head_dim * rope.get("partial_rotary_factor", 1.0))
             if rotary_dim < 2 or rotary_dim % 2:
                 raise ValueError(
-                    f"rotary positions rotate pairs of dimensions: head_dim={head_dim} (times "
+                    f"rotary positions rotate pairs of dimensions: head_dim={self.head_dim} (times "
                     f"partial_rotary_factor) must give an even number >= 2, got {rotary_dim}"
                 )
         try:
@@ -190,10 +241,21 @@ class ZooConfig(PreTrainedConfig, metaclass=_RaisesConfigError):
         except KeyError as error:
             raise ValueError(error.args[0]) from None
 
+    def convert_rope_params_to_dict(self, **kwargs):
+        """transformers' standardisation of rotary parameters, for a config that has them: it would give
+        every config declaring ``rope_parameters`` a default RoPE, where None means no rotary positions."""
+        if self.rope_parameters is None:
+            return kwargs
+        return super().convert_rope_params_to_dict(**kwargs)
+
     def to_dict(self) -> dict[str, Any]:
         """The config's fields; ``architectures`` as ``Zoo<Class>``: a zoo-layout ``config.json`` never names
-        a class another library has (``transformers.LlamaForCausalLM`` would load it with random weights)."""
+        a class another library has (``transformers.LlamaForCausalLM`` would load it with random weights).
+        A field of ``derived_fields`` that this class declares None and that holds its derived value is None."""
         data = super().to_dict()
+        for field, derive in self.derived_fields.items():
+            if self.__dataclass_fields__[field].default is None and data[field] == derive(self):
+                data[field] = None
         if data.get("architectures"):
             data["architectures"] = [zoo_architecture(name) for name in data["architectures"]]
         return data

@@ -159,7 +159,9 @@ class Family:
             if not getattr(self, fact):
                 raise FamilyDeclarationError(f"family {name!r}: the declaration lacks {fact!r}")
         if self.kind not in KINDS:
-            raise FamilyDeclarationError(f"family {name!r}: kind={self.kind!r} is not one of {', '.join(KINDS)}")
+            raise FamilyDeclarationError(
+                f"family {name!r}: kind={self.kind!r} is not one of {', '.join(KINDS)}"
+            )
         unknown = sorted(set(self.lm_heads) - set(LM_HEAD_KINDS))
         if unknown:
             raise FamilyDeclarationError(
@@ -175,7 +177,9 @@ class Family:
             else ("mlp.up", "mlp.down"),
         }
         for fact, value in defaults.items():
-            if getattr(self, fact) is None or (fact != "transformers_model_types" and not getattr(self, fact)):
+            if getattr(self, fact) is None or (
+                fact != "transformers_model_types" and not getattr(self, fact)
+            ):
                 object.__setattr__(self, fact, value)
         if self.kind == "decoder" and "seq2seq" not in self.lm_heads and "causal-lm" in self.lm_heads:
             # decoders do seq2seq as a prefix LM: the task's collator puts -100 on the source tokens
@@ -276,7 +280,9 @@ def register_family(family: Family, heads: tuple[type, ...] = ()) -> Family:
     Re-registering a family under its own name replaces it (a test re-declaring one).
     """
     if not isinstance(family, Family):
-        raise FamilyDeclarationError(f"register_family takes a Family declaration, got {type(family).__name__}")
+        raise FamilyDeclarationError(
+            f"register_family takes a Family declaration, got {type(family).__name__}"
+        )
     claims = dict.fromkeys(family.model_types, family)
     for model_type in claims:
         other = _BY_MODEL_TYPE.get(model_type)
@@ -314,6 +320,23 @@ def register_family(family: Family, heads: tuple[type, ...] = ()) -> Family:
         register_class(cls, AUTO_CLASSES[kind])
     # LoraConfig(task_type=...) / IA3Config() need no target_modules on zoo models
     register_peft_defaults(family.config_class.model_type, *family.peft_default_targets)
+    return family
+
+
+def unregister_family(name: str) -> Family:
+    """Remove the family called ``name`` from the family tables (``families``, ``get_family``,
+    ``family_for``, ``supported_heads`` / ``head_class``, ``catalog_entries``) and return its declaration;
+    an unknown name raises ``UnknownNameError``. For code that registers a family for a while (a test).
+
+    What :func:`register_family` registered elsewhere stays: its classes remain loadable by ``zoo.load``
+    and the transformers Auto classes (``zoo.registry`` and transformers have no removal), and PEFT keeps
+    the default targets of its config's model_type.
+    """
+    family = get_family(name)
+    del _FAMILIES[family.name]
+    _HEADS.pop(family.name, None)
+    for model_type in [t for t, claimant in _BY_MODEL_TYPE.items() if claimant.name == family.name]:
+        del _BY_MODEL_TYPE[model_type]
     return family
 
 
@@ -374,7 +397,9 @@ def head_class(family: str, head: str) -> type:
     supported = supported_heads(family)
     if head not in supported:
         if head in HEAD_KINDS:
-            raise UnsupportedHeadError(f"family {family!r} has no {head!r} head; supported: {', '.join(supported)}")
+            raise UnsupportedHeadError(
+                f"family {family!r} has no {head!r} head; supported: {', '.join(supported)}"
+            )
         raise UnsupportedHeadError(_unknown("head", head, supported) + f" (supported by {family!r})")
     return _HEADS[family].get(head) or _FAMILIES[family].lm_heads[head]
 
@@ -407,4 +432,5 @@ __all__ = [
     "head_classes",
     "register_family",
     "supported_heads",
+    "unregister_family",
 ]

@@ -14,7 +14,6 @@ from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ..hf_internals import ForSequenceClassificationLoss, can_return_tuple, checked_forward
-
 from .base import HeadMixin, last_token_pool, mean_pool
 
 
@@ -38,7 +37,10 @@ class SequenceClassificationHead(HeadMixin):
 
     @classmethod
     def new_layers(cls, family) -> tuple[str, ...]:
-        return (f"{family.sequence_layer}.", *(("model.pooler.",) if family.sequence_pooling == "pooler" else ()))
+        return (
+            f"{family.sequence_layer}.",
+            *(("model.pooler.",) if family.sequence_pooling == "pooler" else ()),
+        )
 
     def pool(self, outputs, input_ids, attention_mask) -> torch.Tensor:
         pooling = self.family.sequence_pooling

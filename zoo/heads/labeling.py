@@ -12,7 +12,6 @@ from transformers import initialization as init
 from transformers.modeling_outputs import TokenClassifierOutput
 
 from ..hf_internals import ForTokenClassification, can_return_tuple, checked_forward
-
 from .base import HeadMixin
 from .crf import CRF
 
@@ -84,6 +83,7 @@ class TokenClassificationCRFHead(TokenClassificationHead):
     @classmethod
     def new_layers(cls, family) -> tuple[str, ...]:
         return (f"{family.token_layer}.", "crf.")
+
     accepts_loss_kwargs = False  # a per-sequence mean
 
     def build_extra_layers(self, config) -> None:

@@ -78,9 +78,9 @@ def attend(
 class Attention(nn.Module):
     """Self-attention over ``hidden_states`` of shape (batch, seq, hidden).
 
-    Reads from the config: ``hidden_size``, ``num_attention_heads``, ``num_key_value_heads`` (default:
-    as many as query heads), ``head_dim`` (default: hidden / heads), ``attention_dropout``,
-    ``attention_bias``, ``attention_scaling`` (default: 1/sqrt(head_dim)) and ``_attn_implementation``.
+    Reads from the config (a :class:`~zoo.ZooConfig`): ``hidden_size``, ``num_attention_heads``,
+    ``num_key_value_heads``, ``head_dim``, ``attention_bias``, ``attention_out_bias``,
+    ``attention_scaling``, ``attention_dropout`` and ``_attn_implementation``.
     """
 
     def __init__(self, config, layer_idx: int, is_causal: bool):
@@ -89,18 +89,14 @@ class Attention(nn.Module):
         self.layer_idx = layer_idx
         self.is_causal = is_causal  # read by transformers' sdpa / flash interfaces
         self.num_heads = config.num_attention_heads
-        self.num_key_value_heads = getattr(config, "num_key_value_heads", None) or self.num_heads
+        self.num_key_value_heads = config.num_key_value_heads
         self.num_key_value_groups = self.num_heads // self.num_key_value_heads
-        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.num_heads
-        scaling = getattr(config, "attention_scaling", None)  # T5: 1.0, the scale is folded into its init
-        self.scaling = self.head_dim**-0.5 if scaling is None else scaling
+        self.head_dim = config.head_dim
+        self.scaling = config.attention_scaling
         self.q_size = self.num_heads * self.head_dim
         self.kv_size = self.num_key_value_heads * self.head_dim
-        bias = getattr(config, "attention_bias", True)
-        self.qkv = nn.Linear(config.hidden_size, self.q_size + 2 * self.kv_size, bias=bias)
-        self.out = nn.Linear(
-            self.q_size, config.hidden_size, bias=getattr(config, "attention_out_bias", bias)
-        )
+        self.qkv = nn.Linear(config.hidden_size, self.q_size + 2 * self.kv_size, bias=config.attention_bias)
+        self.out = nn.Linear(self.q_size, config.hidden_size, bias=config.attention_out_bias)
         # A module, not a float read from the config, so tools that switch dropout off by module
         # (TRL's disable_dropout, ``module.p = 0``) reach attention probabilities too.
         self.attn_dropout = nn.Dropout(config.attention_dropout)
@@ -119,9 +115,15 @@ class Attention(nn.Module):
         key = key.view(batch, seq_len, -1, self.head_dim).transpose(1, 2)
         value = value.view(batch, seq_len, -1, self.head_dim).transpose(1, 2)
 
+        query, key = self.normalize_qk(query, key)
         if position_embeddings is not None:
             query, key = apply_rotary(query, key, *position_embeddings)
         if cache is not None:
             key, value = cache.update(key, value, self.layer_idx)
 
         return attend(self, query, key, value, attention_mask, **kwargs)
+
+    def normalize_qk(self, query: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hook between the projection and rotary positions, (batch, heads, seq, head_dim) each; unchanged
+        here (Qwen3 normalises each head)."""
+        return query, key

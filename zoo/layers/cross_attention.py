@@ -23,19 +23,15 @@ class CrossAttention(nn.Module):
         self.layer_idx = layer_idx
         self.is_causal = False  # read by transformers' sdpa / flash interfaces
         self.num_heads = config.num_attention_heads
-        self.num_key_value_heads = getattr(config, "num_key_value_heads", None) or self.num_heads
+        self.num_key_value_heads = config.num_key_value_heads
         self.num_key_value_groups = self.num_heads // self.num_key_value_heads
-        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.num_heads
-        scaling = getattr(config, "attention_scaling", None)
-        self.scaling = self.head_dim**-0.5 if scaling is None else scaling
+        self.head_dim = config.head_dim
+        self.scaling = config.attention_scaling
         self.q_size = self.num_heads * self.head_dim
         self.kv_size = self.num_key_value_heads * self.head_dim
-        bias = getattr(config, "attention_bias", True)
-        self.q = nn.Linear(config.hidden_size, self.q_size, bias=bias)
-        self.kv = nn.Linear(config.hidden_size, 2 * self.kv_size, bias=bias)
-        self.out = nn.Linear(
-            self.q_size, config.hidden_size, bias=getattr(config, "attention_out_bias", bias)
-        )
+        self.q = nn.Linear(config.hidden_size, self.q_size, bias=config.attention_bias)
+        self.kv = nn.Linear(config.hidden_size, 2 * self.kv_size, bias=config.attention_bias)
+        self.out = nn.Linear(self.q_size, config.hidden_size, bias=config.attention_out_bias)
         self.attn_dropout = nn.Dropout(config.attention_dropout)  # a module: see ``Attention``
 
     def forward(

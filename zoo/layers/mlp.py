@@ -45,11 +45,5 @@ class GatedMLP(nn.Module):
 
 def build_mlp(config) -> nn.Module:
     """The feed-forward layer a config asks for through ``mlp_type`` ("mlp" or "gated")."""
-    kind = getattr(config, "mlp_type", "mlp")
-    cls = {"mlp": MLP, "gated": GatedMLP}[kind]
-    return cls(
-        config.hidden_size,
-        config.intermediate_size,
-        config.hidden_act,
-        bias=getattr(config, "mlp_bias", True),
-    )
+    cls = {"mlp": MLP, "gated": GatedMLP}[config.mlp_type]
+    return cls(config.hidden_size, config.intermediate_size, config.hidden_act, bias=config.mlp_bias)

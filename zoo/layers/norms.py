@@ -26,12 +26,8 @@ class RMSNorm(nn.Module):
 
 
 def build_norm(config) -> nn.Module:
-    """The norm a config asks for through ``norm_type`` ("layernorm" or "rmsnorm").
-
-    A LayerNorm has a bias unless the config sets ``norm_bias=False`` (nanoGPT's ``bias=False``).
-    """
-    kind = getattr(config, "norm_type", "layernorm")
-    if kind == "rmsnorm":
+    """The norm a config asks for through ``norm_type`` ("layernorm" or "rmsnorm"); a LayerNorm has a
+    bias as ``norm_bias`` says (nanoGPT's ``bias=False`` clears it)."""
+    if config.norm_type == "rmsnorm":
         return RMSNorm(config.hidden_size, eps=config.layer_norm_eps)
-    bias = getattr(config, "norm_bias", None) is not False
-    return nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=bias)
+    return nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=config.norm_bias)

@@ -32,13 +32,16 @@ def apply_rotary(
 
 
 class RotaryEmbedding(nn.Module):
-    """Computes the cos / sin tables for the given position ids (one module per model, not per layer)."""
+    """Computes the cos / sin tables for the given position ids (one module per model, not per layer).
+
+    Reads ``rope_parameters`` (``rope_theta`` required), ``head_dim`` and ``max_position_embeddings``, and
+    whatever transformers' init function of the rope type reads.
+    """
 
     def __init__(self, config, device: torch.device | None = None):
         super().__init__()
         self.config = config
-        rope_parameters = getattr(config, "rope_parameters", None) or {}
-        self.rope_type = rope_parameters.get("rope_type", "default")
+        self.rope_type = config.rope_parameters.get("rope_type", "default")
         self.max_seq_len_cached = self.original_max_seq_len = config.max_position_embeddings
         self.reset_buffers(device)
 
@@ -96,9 +99,7 @@ class RotaryEmbedding(nn.Module):
 
 
 def _default_inv_freq(config, device) -> tuple[torch.Tensor, float]:
-    rope_parameters = getattr(config, "rope_parameters", None) or {}
-    base = rope_parameters.get("rope_theta", getattr(config, "rope_theta", 10000.0))
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    dim = int(head_dim * rope_parameters.get("partial_rotary_factor", 1.0))
+    rope = config.rope_parameters
+    dim = int(config.head_dim * rope.get("partial_rotary_factor", 1.0))
     exponent = torch.arange(0, dim, 2, dtype=torch.int64, device=device).float() / dim
-    return 1.0 / (base**exponent), 1.0
+    return 1.0 / (rope["rope_theta"] ** exponent), 1.0

@@ -8,3 +8,6 @@ from . import llama  # noqa: F401
 from . import glm  # noqa: F401
 from . import nanogpt  # noqa: F401
 from . import t5  # noqa: F401
+from . import xlm_roberta  # noqa: F401
+from . import qwen3  # noqa: F401
+from . import phi3  # noqa: F401

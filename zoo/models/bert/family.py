@@ -49,6 +49,12 @@ BERT = Family(
             heads=("embedding", "sequence-classification", "sequence-labeling", "sequence-labeling-crf"),
             head_defaults={"pooling": "mean", "normalize_embeddings": True},
         ),
+        CatalogEntry(
+            "bge-small-en-v1.5", "BAAI/bge-small-en-v1.5", "mit", ("en",), "33.4M",
+            "BAAI's small English embedding model (BERT): CLS pooling, L2-normalised.",
+            heads=("embedding", "sequence-classification", "sequence-labeling", "sequence-labeling-crf"),
+            head_defaults={"pooling": "cls", "normalize_embeddings": True},
+        ),
     ),
     **_ENCODER,
 )  # fmt: skip

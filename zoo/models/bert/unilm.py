@@ -204,4 +204,3 @@ class RobertaForSeq2Seq(BertForSeq2Seq):
     """UniLM seq2seq with RoBERTa's defaults (``RobertaConfig``); loads ``roberta-base``-layout masked-LM checkpoints."""
 
     config_class = RobertaConfig
-

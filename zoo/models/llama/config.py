@@ -46,7 +46,6 @@ class LlamaConfig(ZooConfig):
     hidden_dropout: float | int = 0.0
     attention_dropout: float | int = 0.0
     tie_word_embeddings: bool = False
-    rope_parameters: dict | None = None
     sliding_window: int | None = None
     bos_token_id: int | None = 1
     eos_token_id: int | list[int] | None = 2
@@ -94,8 +93,8 @@ class LlamaConfig(ZooConfig):
             intermediate_size=self.intermediate_size,
             num_hidden_layers=self.num_hidden_layers,
             num_attention_heads=self.num_attention_heads,
-            num_key_value_heads=self.num_key_value_heads or self.num_attention_heads,
-            head_dim=self.head_dim or self.hidden_size // self.num_attention_heads,
+            num_key_value_heads=self.num_key_value_heads,
+            head_dim=self.head_dim,
             hidden_act=self.hidden_act,
             max_position_embeddings=self.max_position_embeddings,
             rms_norm_eps=self.layer_norm_eps,

@@ -41,9 +41,8 @@ LLAMA_HEADS = {
 
 
 def qkv_split_sizes(config, template: str) -> list[int]:
-    head_dim = config.head_dim or config.hidden_size // config.num_attention_heads
-    kv_heads = config.num_key_value_heads or config.num_attention_heads
-    return [config.num_attention_heads * head_dim, kv_heads * head_dim, kv_heads * head_dim]
+    kv_size = config.num_key_value_heads * config.head_dim
+    return [config.num_attention_heads * config.head_dim, kv_size, kv_size]
 
 
 LLAMA_WEIGHT_MAP = WeightMap(LLAMA_BASE, LLAMA_HEADS, reference_prefix="model", split_sizes=qkv_split_sizes)

@@ -7,7 +7,7 @@ from .heads import (
     GPTForTokenClassification,
     GPTForTokenClassificationCRF,
 )
-from .model import GPT
+from .model import GPT, GPTModel
 from .weights import NANOGPT_WEIGHT_MAP
 
 register_family(
@@ -29,4 +29,5 @@ __all__ = [
     "GPTForSequenceClassification",
     "GPTForTokenClassification",
     "GPTForTokenClassificationCRF",
+    "GPTModel",
 ]

@@ -2,15 +2,14 @@
 transformers model type of its own (GPT-2's family does)."""
 
 from ...family import Family
-from ..gpt2.model import GPT2Model
 from .config import GPTConfig
-from .model import GPT
+from .model import GPT, GPTModel
 
 NANOGPT = Family(
     name="gpt",
     kind="decoder",
     config_class=GPTConfig,
-    base_class=GPT2Model,
+    base_class=GPTModel,
     lm_heads={"causal-lm": GPT},
     transformers_model_types=(),
     token_layer="classifier",

@@ -17,12 +17,20 @@ from ...errors import ConfigError, WeightsMismatchError
 from ...loading import _torch_load, resolve_checkpoint
 from ...text_generation import generate_text
 from ...tokenization import has_tokenizer, load_tokenizer
-from ..gpt2.model import GPT2ForCausalLM
+from ..gpt2.model import GPT2ForCausalLM, GPT2Model
 from ..gpt2.weights import GPT2_WEIGHT_MAP
 from .config import GPTConfig
 from .weights import NANOGPT_WEIGHT_MAP
 
 _ORIG_MOD = "_orig_mod."  # prefix torch.compile leaves on the names of nanoGPT's compiled checkpoints
+
+
+class GPTModel(GPT2Model):
+    """GPT-2's backbone under nanoGPT's config: the headless model of the family and its heads' backbone."""
+
+    config_class = GPTConfig
+    config: GPTConfig
+    has_transformers_counterpart = False  # a GPT-2 directory loads as GPT-2, not as nanoGPT
 
 
 class GPT(GPT2ForCausalLM):
