@@ -17,6 +17,7 @@ import datasets
 
 from zoo.errors import UnknownNameError, ZooError
 from zoo.family import family_for, get_family
+from zoo.inputs import position_limit  # noqa: F401  (the tasks import it from here)
 
 logger = logging.getLogger(__name__)
 
