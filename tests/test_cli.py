@@ -16,6 +16,7 @@ import transformers
 from reference_models import tiny_reference
 from tiny_models import save_tiny_checkpoint
 
+import zoo
 from auto_loader import CATALOG
 from tasks import task_names
 from trainers.cli import EXAMPLES_DIR, TRAIN_SCRIPTS, main
@@ -51,11 +52,16 @@ def test_list_shows_catalog_and_tasks(capsys):
         assert entry.name in out and entry.hub_id in out
     for name in task_names():
         assert name in out
-    assert len(CATALOG) == 13
+    assert len(CATALOG) == 18
+    for family in zoo.families():
+        assert f"\n{family} " in out  # the families table
 
     assert main(["list", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [m["name"] for m in data["models"]] == list(CATALOG)
+    families = {f["name"]: f for f in data["families"]}
+    assert families["llama"]["reads"] == ["llama", "mistral", "qwen2"] and families["gpt"]["reads"] == []
+    assert families["qwen3"]["kind"] == "decoder" and "sequence-labeling" in families["qwen3"]["heads"]
     assert {t["name"]: t["head"] for t in data["tasks"]}["ner"] == "sequence-labeling"
     assert {t["name"] for t in data["tasks"]} == set(task_names())
 
