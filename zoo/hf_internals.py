@@ -361,6 +361,18 @@ class ZooGenerationMixin(GenerationMixin):
         """The owned inputs after ``num_new_tokens`` generated tokens (default: unchanged)."""
         return owned
 
+    def generation_recompute_length(self) -> int | None:
+        """A length at which generation drops the cache once and recomputes the whole sequence (Phi-3's
+        LongRoPE switches factors past it); None: never."""
+        return None
+
+    def prepare_inputs_for_generation(self, input_ids, *args, **kwargs):
+        limit = self.generation_recompute_length()
+        cache = kwargs.get("cache")
+        if limit is not None and cache and input_ids.shape[1] >= limit + 1 and cache.get_seq_length() <= limit:
+            kwargs.update(cache=None, next_sequence_length=None)
+        return super().prepare_inputs_for_generation(input_ids, *args, **kwargs)
+
     def _prepare_model_inputs(self, inputs=None, bos_token_id=None, model_kwargs=None):
         inputs_tensor, input_name, model_kwargs = super()._prepare_model_inputs(
             inputs, bos_token_id, model_kwargs

@@ -38,14 +38,11 @@ class Phi3Model(Phi3PreTrainedModel, LlamaModel):
 
 
 class Phi3ForCausalLM(CausalLMMixin, Phi3PreTrainedModel, ZooGenerationMixin):
-    base_model_class = Phi3Model
-    reference_architectures = {"phi3": "Phi3ForCausalLM"}
+    """As transformers' Phi3: the step where the sequence first exceeds ``original_max_position_embeddings``
+    recomputes it whole (LongRoPE switches to its long factors there), without the cache."""
 
-    def prepare_inputs_for_generation(self, input_ids, cache=None, **kwargs):
-        """As transformers' Phi3: the step where the sequence first exceeds ``original_max_position_embeddings``
-        recomputes it whole (LongRoPE switches to its long factors there), without the cache."""
-        limit = self.config.original_max_position_embeddings
-        if cache and input_ids.shape[1] >= limit + 1 and cache.get_seq_length() <= limit:
-            cache = None
-            kwargs["next_sequence_length"] = None
-        return super().prepare_inputs_for_generation(input_ids, cache=cache, **kwargs)
+    base_model_class = Phi3Model
+
+    def generation_recompute_length(self) -> int | None:
+        return self.config.original_max_position_embeddings
+    reference_architectures = {"phi3": "Phi3ForCausalLM"}
