@@ -369,6 +369,34 @@ def test_every_parameter_gets_a_gradient_from_the_lm_loss(case):
         )
 
 
+@over_families("fused_loss")
+def test_the_chunked_lm_loss_equals_the_plain_path(case):
+    """Every LM head takes the chunked loss (``zoo.fused_loss``) when called with labels: loss, logits and
+    every gradient equal the plain path's (whole logits, the transformers loss) in fp32."""
+    for cls in case.lm_classes:
+        model = case.build(cls).train()
+        batch = case.inputs(model, case.rows())
+        labels = case.lm_labels(model, batch)
+        assert model.fuses_loss(model.lm_head), f"{cls.__name__}: its head is not chunked"
+        fused_logits = model(**batch, labels=labels).logits
+        loss, grads = _loss_and_grads(model, batch, labels)
+        model.fused_loss = False
+        plain_logits = model(**batch, labels=labels).logits
+        plain_loss, plain_grads = _loss_and_grads(model, batch, labels)
+        assert not fused_logits.requires_grad and plain_logits.requires_grad, cls.__name__
+        assert max_difference(fused_logits, plain_logits) <= ATOL, cls.__name__
+        assert (loss - plain_loss).abs().item() <= 1e-6 * plain_loss.abs().item(), cls.__name__
+        for name, grad in grads.items():
+            other = plain_grads[name]
+            assert (grad is None) == (other is None), f"{cls.__name__}.{name}"
+            if grad is not None:
+                scale = other.abs().max().clamp(min=1e-12).item()
+                difference = max_difference(grad, other)
+                assert difference <= 1e-5 * scale, (
+                    f"{cls.__name__}.{name}: gradient differs by {difference:.2e}"
+                )
+
+
 # -- 6. gradient checkpointing ---------------------------------------------------------------------
 @over_families("gradient_checkpointing")
 @pytest.mark.filterwarnings("ignore:`gradient_checkpointing_enable` is deprecated:FutureWarning")

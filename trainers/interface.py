@@ -27,6 +27,7 @@ rank 0 only.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import shutil
 import tempfile
@@ -39,8 +40,10 @@ from torch import nn
 
 from auto_loader import ModelBundle
 from zoo.errors import ZooError
+from zoo.fused_loss import plain_loss
 
 from .backend import ModelBackend, OptimizerSpec, make_backend
+from .compile import compile_errors, compile_model
 
 __all__ = ["InterfaceError", "ModelInterface"]
 
@@ -57,7 +60,9 @@ class ModelInterface:
 
     ``optimizer``: an optimizer, a function of the trainable parameters returning one, or None for
     AdamW(``lr``, ``weight_decay``). ``lr_scheduler``: a function of the optimizer returning a scheduler,
-    stepped after every ``train_step``. ``max_grad_norm`` clips (None: no clipping). Other keyword
+    stepped after every ``train_step``. ``max_grad_norm`` clips (None: no clipping). ``compile``: True (inductor)
+    or a ``torch.compile`` backend name: ``train_step`` runs the model compiled with ``fullgraph=True``
+    (see :mod:`trainers.compile`; a failure raises ``CompileError``). Other keyword
     arguments are the backend's options (``zero_stage`` / ``config`` for DeepSpeed, ``fully_shard``
     options for FSDP2, ``Accelerator`` options for Accelerate).
     """
@@ -72,6 +77,7 @@ class ModelInterface:
         backend: str | ModelBackend = "plain",
         max_grad_norm: float | None = 1.0,
         lr_scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+        compile: bool | str = False,
         **backend_options: Any,
     ):
         if isinstance(backend, str):
@@ -79,6 +85,12 @@ class ModelInterface:
         self.backend = backend
         self.bundle, self.optimizer = backend.initialize(bundle, optimizer, lr=lr, weight_decay=weight_decay)
         self.lr_scheduler = lr_scheduler(self.optimizer) if lr_scheduler is not None else None
+        # compile=True (inductor) or a backend name: train_step runs the module as one compiled graph
+        self._train_forward = self.module
+        if compile:
+            self._train_forward = compile_model(
+                self.module, backend="inductor" if compile is True else compile
+            )
 
     @property
     def module(self) -> nn.Module:
@@ -104,8 +116,11 @@ class ModelInterface:
         self.module.train()
         device_batch = self._to_device(batch)
         inputs = device_batch if loss_fn is None else self._model_inputs(device_batch)
-        outputs = self.module(**inputs)
-        loss = outputs.loss if loss_fn is None else loss_fn(outputs, device_batch)
+        # loss_fn reads the logits: with labels in the batch, keep them differentiable (no chunked loss)
+        own_loss = contextlib.nullcontext() if loss_fn is None else plain_loss(self.module)
+        with compile_errors(self.module, getattr(self._train_forward, "zoo_compile_options", {})), own_loss:
+            outputs = self._train_forward(**inputs)
+            loss = outputs.loss if loss_fn is None else loss_fn(outputs, device_batch)
         if loss is None:
             raise InterfaceError(
                 f"the model computed no loss from a batch with keys {sorted(batch)}: "

@@ -31,6 +31,7 @@ from peft import PeftModel, set_peft_model_state_dict
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainingArguments
 
 from tasks import Task, get_task
+from trainers.compile import CompileTimer, compile_errors
 from zoo.adapters import (
     ADAPTER_WEIGHTS,
     adapter_to_zoo,
@@ -69,8 +70,37 @@ class _ZooTrainerMixin:
     zoo_base_model: str | None = None
 
     def train(self, *args, **kwargs):
-        with special_tokens_aligned_for_use(self.model):
-            return super().train(*args, **kwargs)
+        timer = None
+        if self.args.torch_compile:
+            timer = CompileTimer()
+            self.add_callback(timer)
+        try:
+            with (
+                special_tokens_aligned_for_use(self.model),
+                compile_errors(self.model, self._compile_options()),
+            ):
+                output = super().train(*args, **kwargs)
+        finally:
+            if timer is not None:
+                self.remove_callback(timer)
+        if timer is not None:
+            output.metrics.update(timer.metrics())  # compile time apart from the step time
+        return output
+
+    # -- torch_compile: the whole model as one graph ----------------------------------------------
+    def _build_accelerator_args(self, **kwargs) -> dict[str, Any]:
+        args = super()._build_accelerator_args(**kwargs)
+        plugin = args.get("dynamo_plugin")
+        if plugin is not None and self.args.torch_compile:
+            plugin.fullgraph = True  # every zoo family compiles without a graph break
+        return args
+
+    def _compile_options(self) -> dict[str, Any]:
+        return {
+            "fullgraph": True,
+            "backend": self.args.torch_compile_backend,
+            "mode": self.args.torch_compile_mode,
+        }
 
     # -- adapters under transformers' module names in every checkpoint ----------------------------
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
@@ -158,7 +188,8 @@ def build_trainer(
     max_target_length: int | None = None,
     **trainer_kwargs,
 ) -> Trainer:
-    """A Trainer for ``task`` on raw records of the task's schema (see ``tasks.get_task(name).record_schema``)."""
+    """A Trainer for ``task`` on raw records of the task's schema (see ``tasks.get_task(name).record_schema``);
+    a ``data_collator`` keyword (e.g. ``task.packing_collator(...)``) replaces the task's own."""
     task = get_task(task) if isinstance(task, str) else task
     _check_args(task, model, args)
     preprocess = {"max_length": max_length, "labels": labels}
@@ -194,7 +225,7 @@ def build_trainer(
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        data_collator=task.collator(tokenizer, model),
+        data_collator=trainer_kwargs.pop("data_collator", None) or task.collator(tokenizer, model),
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
         **trainer_kwargs,

@@ -9,6 +9,7 @@ from torch import nn
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from .decoding import lm_logits
+from .fused_loss import linear_cross_entropy, loss_kwargs
 from .hf_internals import Cache, can_return_tuple, checked_forward
 
 
@@ -42,7 +43,8 @@ class CausalLMMixin:
         logits_to_keep: int | torch.Tensor = 0,
         **kwargs,
     ) -> CausalLMOutputWithPast:
-        """``labels`` are the input ids (shifted inside the loss); -100 marks ignored positions."""
+        """``labels`` are the input ids (shifted inside the loss); -100 marks ignored positions. With labels
+        the loss is chunked (``zoo.fused_loss``) and ``logits`` come back detached, in the compute dtype."""
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -52,12 +54,17 @@ class CausalLMMixin:
             use_cache=use_cache,
             **kwargs,
         )
-        logits = lm_logits(self.lm_head, outputs.last_hidden_state, logits_to_keep)
         loss = None
-        if labels is not None:
-            loss = self.loss_function(
-                logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs
+        if labels is not None and self.fuses_loss(self.lm_head, logits_to_keep):
+            loss, logits = linear_cross_entropy(
+                outputs.last_hidden_state, self.lm_head, labels, shift=True, **loss_kwargs(kwargs)
             )
+        else:
+            logits = lm_logits(self.lm_head, outputs.last_hidden_state, logits_to_keep)
+            if labels is not None:
+                loss = self.loss_function(
+                    logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs
+                )
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,

@@ -23,6 +23,7 @@ from transformers import PreTrainedModel
 from .configuration import ZooConfig
 from .criterion import _CRITERION_CALLS, Criterion
 from .errors import ConfigError
+from .fused_loss import can_fuse
 from .loading import CONFIG_NAME, read_config_dict, resolve_checkpoint
 from .pretrained_loading import LoadReport, PretrainedLoadingMixin
 from .pretrained_saving import LAYOUTS, PretrainedSavingMixin
@@ -56,6 +57,10 @@ class ZooPreTrainedModel(PretrainedLoadingMixin, PretrainedSavingMixin, PreTrain
     # The transformers loss (a ``LOSS_MAPPING`` key) forward computes from logits and labels, for
     # ``criterion``; None: derived from the class name (see ``criterion``).
     criterion_loss_type: ClassVar[str | None] = None
+    # Vocabulary heads called with labels compute the loss chunk by chunk (zoo.fused_loss: no whole fp32
+    # logits, gradients per chunk) and return the logits detached in the compute dtype. Set False on a
+    # model (or class) for the plain path: logits with gradients, the transformers loss on them.
+    fused_loss: bool = True
 
     def __init__(self, config, *args, **kwargs):
         super().__init__(config, *args, **kwargs)
@@ -64,6 +69,18 @@ class ZooPreTrainedModel(PretrainedLoadingMixin, PretrainedSavingMixin, PreTrain
         # ``num_items_in_batch`` (shifted for causal LMs) agree with the loss forward computes.
         if self.criterion_loss_type is not None:
             self.loss_type = self.criterion_loss_type
+
+    def fuses_loss(self, lm_head, logits_to_keep: int | object = 0) -> bool:
+        """Whether forward with labels takes the chunked loss through ``lm_head``: ``fused_loss`` is on,
+        every position's logits are asked for, nobody replaced ``loss_function`` and the head is a
+        plain, unhooked ``nn.Linear`` (see :func:`zoo.fused_loss.can_fuse`)."""
+        return (
+            self.fused_loss
+            and isinstance(logits_to_keep, int)
+            and logits_to_keep == 0
+            and "_loss_function" not in self.__dict__
+            and can_fuse(lm_head)
+        )
 
     # -- the seeds' model API ---------------------------------------------------------------------
     @property
@@ -77,8 +94,9 @@ class ZooPreTrainedModel(PretrainedLoadingMixin, PretrainedSavingMixin, PreTrain
 
     @property
     def criterion(self) -> Criterion:
-        """``criterion(logits, labels, **loss_kwargs) -> loss``: exactly the loss forward computes for
-        these logits and labels (Oumi's ``model.criterion``), for loops that compute the loss themselves.
+        """``criterion(logits, labels, **loss_kwargs) -> loss``: the loss forward computes for these logits
+        and labels (Oumi's ``model.criterion``), for loops that compute the loss themselves. (Vocabulary
+        heads compute forward's chunk by chunk, ``zoo.fused_loss``: the two agree to fp32 rounding.)
 
         The loss is ``criterion_loss_type`` when the class sets it; else the one its class name (or a base
         class's name) ends with, as transformers names them (``...ForCausalLM`` shifts the labels); a

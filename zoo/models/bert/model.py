@@ -8,6 +8,7 @@ from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndCrossAttentions, MaskedLMOutput
 
 from ...blocks import PostNormEncoderBlock
+from ...fused_loss import linear_cross_entropy, loss_kwargs
 from ...hf_internals import (
     Cache,
     OutputRecorder,
@@ -168,12 +169,17 @@ class BertForMaskedLM(BertPreTrainedModel):
             inputs_embeds=inputs_embeds,
             **kwargs,
         )
-        logits = self.lm_head(self.head(outputs.last_hidden_state))
         loss = None
-        if labels is not None:
-            loss = self.loss_function(
-                logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs
+        if labels is not None and self.fuses_loss(self.lm_head):
+            loss, logits = linear_cross_entropy(
+                self.head(outputs.last_hidden_state), self.lm_head, labels, shift=False, **loss_kwargs(kwargs)
             )
+        else:
+            logits = self.lm_head(self.head(outputs.last_hidden_state))
+            if labels is not None:
+                loss = self.loss_function(
+                    logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs
+                )
         return MaskedLMOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )

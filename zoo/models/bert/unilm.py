@@ -13,6 +13,7 @@ from torch import nn
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ...decoding import lm_logits
+from ...fused_loss import linear_cross_entropy
 from ...hf_internals import (
     Cache,
     DynamicCache,
@@ -157,12 +158,23 @@ class BertForSeq2Seq(BertPreTrainedModel, ZooGenerationMixin):
             cache=cache,
             **kwargs,
         )
-        logits = lm_logits(lambda h: self.lm_head(self.head(h)), outputs.last_hidden_state, logits_to_keep)
         loss = None
-        if labels is not None:
-            loss = ForCausalLMLoss(
-                logits, labels, vocab_size=self.config.vocab_size, num_items_in_batch=num_items_in_batch
+        if labels is not None and self.fuses_loss(self.lm_head, logits_to_keep):
+            loss, logits = linear_cross_entropy(
+                self.head(outputs.last_hidden_state),
+                self.lm_head,
+                labels,
+                shift=True,
+                num_items_in_batch=num_items_in_batch,
             )
+        else:
+            logits = lm_logits(
+                lambda h: self.lm_head(self.head(h)), outputs.last_hidden_state, logits_to_keep
+            )
+            if labels is not None:
+                loss = ForCausalLMLoss(
+                    logits, labels, vocab_size=self.config.vocab_size, num_items_in_batch=num_items_in_batch
+                )
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,

@@ -22,6 +22,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutpu
 
 from ...blocks import PreNormDecoderBlock
 from ...decoding import decoder_inputs, lm_logits
+from ...fused_loss import linear_cross_entropy
 from ...hf_internals import (
     Cache,
     OutputRecorder,
@@ -353,15 +354,24 @@ class GLMForSeq2Seq(GLMPreTrainedModel, ZooGenerationMixin):
             sep=sep,
             **kwargs,
         )
-        logits = lm_logits(self.lm_head, outputs.last_hidden_state, logits_to_keep)
         loss = None
-        if labels is not None:
-            # Not self.loss_function: the causal-LM loss shifts labels, and GLM's are already shifted.
-            loss = fixed_cross_entropy(
-                logits.float().reshape(-1, logits.shape[-1]),
-                labels.to(logits.device).reshape(-1),
+        # Not the causal-LM loss: it shifts labels, and GLM's are already shifted.
+        if labels is not None and self.fuses_loss(self.lm_head, logits_to_keep):
+            loss, logits = linear_cross_entropy(
+                outputs.last_hidden_state,
+                self.lm_head,
+                labels,
+                shift=False,
                 num_items_in_batch=num_items_in_batch,
             )
+        else:
+            logits = lm_logits(self.lm_head, outputs.last_hidden_state, logits_to_keep)
+            if labels is not None:
+                loss = fixed_cross_entropy(
+                    logits.float().reshape(-1, logits.shape[-1]),
+                    labels.to(logits.device).reshape(-1),
+                    num_items_in_batch=num_items_in_batch,
+                )
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,

@@ -45,4 +45,5 @@ class Phi3ForCausalLM(CausalLMMixin, Phi3PreTrainedModel, ZooGenerationMixin):
 
     def generation_recompute_length(self) -> int | None:
         return self.config.original_max_position_embeddings
+
     reference_architectures = {"phi3": "Phi3ForCausalLM"}

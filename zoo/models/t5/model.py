@@ -13,6 +13,7 @@ from transformers.modeling_outputs import (
 )
 
 from ...blocks import PreNormSeq2SeqBlock
+from ...fused_loss import linear_cross_entropy
 from ...hf_internals import (
     Cache,
     DynamicCache,
@@ -311,10 +312,15 @@ class T5ForConditionalGeneration(T5PreTrainedModel, ZooGenerationMixin):
         hidden_states = outputs.last_hidden_state
         if self.config.scale_decoder_outputs:
             hidden_states = hidden_states * self.config.hidden_size**-0.5
-        logits = self.lm_head(hidden_states)
         loss = None
-        if labels is not None:
-            loss = _cross_entropy(logits, labels.to(logits.device), num_items_in_batch)
+        if labels is not None and self.fuses_loss(self.lm_head):
+            loss, logits = linear_cross_entropy(
+                hidden_states, self.lm_head, labels, shift=False, num_items_in_batch=num_items_in_batch
+            )
+        else:
+            logits = self.lm_head(hidden_states)
+            if labels is not None:
+                loss = _cross_entropy(logits, labels.to(logits.device), num_items_in_batch)
         return Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
