@@ -151,8 +151,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
             for start in range(0, rows, step):
                 end = min(start + step, rows)
                 chunk = hidden[start:end].to(dtype)
-                chunk_logits = F.linear(chunk, weight_c, bias_c)
-                logits[start:end] = chunk_logits
+                chunk_logits = logits[start:end]  # the matmul writes the returned logits directly
+                if bias_c is None:
+                    torch.mm(chunk, weight_c.t(), out=chunk_logits)
+                else:
+                    torch.addmm(bias_c, chunk, weight_c.t(), out=chunk_logits)
                 chunk_labels = labels[start:end]
                 scored = chunk_labels != IGNORE_INDEX
                 targets = chunk_labels.clamp(min=0).unsqueeze(1)
@@ -174,12 +177,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 grad_logits.scatter_add_(1, targets, torch.full_like(targets, -1, dtype=grad_logits.dtype))
                 grad_logits.mul_(scale if scored is None else (scored.to(torch.float32) * scale).unsqueeze(1))
                 grad_logits = grad_logits.to(dtype)
-                grad_chunk = (grad_logits @ weight_c).to(hidden.dtype)
-                if index is None:
-                    grad_hidden[start:end] = grad_chunk
+                if index is None and hidden.dtype == dtype:
+                    torch.mm(grad_logits, weight_c, out=grad_hidden[start:end])
+                elif index is None:
+                    grad_hidden[start:end] = (grad_logits @ weight_c).to(hidden.dtype)
                 else:
-                    grad_hidden[start:end].index_copy_(0, index, grad_chunk)
-                grad_weight.add_(grad_logits.t() @ chunk)
+                    grad_hidden[start:end].index_copy_(0, index, (grad_logits @ weight_c).to(hidden.dtype))
+                if dtype == torch.float32:  # accumulated in place by the matmul (no vocab x hidden temporary)
+                    grad_weight.addmm_(grad_logits.t(), chunk)
+                else:
+                    grad_weight.add_(grad_logits.t() @ chunk)
                 if grad_bias is not None:
                     grad_bias.add_(grad_logits.sum(0, dtype=torch.float32))
         loss = total * scale
