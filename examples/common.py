@@ -109,6 +109,16 @@ class DataArguments:
         metadata={"help": "split of --dataset_name to evaluate on (none: no evaluation)"},
     )
     max_length: int = field(default=128, metadata={"help": "tokens per input; longer inputs are cut"})
+    packing: bool | None = field(
+        default=None,
+        metadata={
+            "help": "pack several records into each row of --max_length tokens, attention confined to each "
+            "record (tasks.packing); default: on where exact (ner, lm, masklm), off elsewhere, where asking "
+            "for it raises PackingError naming why",
+            "nargs": "?",  # a bare --packing means true
+            "const": True,
+        },
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "use the first N training rows"})
     max_eval_samples: int | None = field(default=None, metadata={"help": "use the first N validation rows"})
     num_predictions: int = field(default=4, metadata={"help": "validation rows to predict and print"})
@@ -536,6 +546,11 @@ def fine_tune(
         model, tokenizer = load_model(task, model_args, texts_of(train, tokenizer_fields), labels, checkpoint)
     if checkpoint:
         print(f"resuming from {checkpoint}")
+    packing = data_args.packing if data_args.packing is not None else not task.not_packable
+    extra = {}
+    if packing:  # PackingError where it would not be exact
+        extra["data_collator"] = task.packing_collator(tokenizer, model, data_args.max_length)
+        print(f"packing records into rows of <= {data_args.max_length} tokens (--packing false: padded batches)")
     result = run_task(
         task,
         model,
@@ -548,6 +563,7 @@ def fine_tune(
         max_target_length=max_target_length,
         resume_from_checkpoint=checkpoint,
         predict_inputs=list(predict_inputs) if predict_inputs else None,
+        **extra,
     )
     if training_args.should_log:
         print_metrics(result.eval_metrics)

@@ -152,7 +152,14 @@ def train_and_generate(args, workdir: Path) -> list[str]:
         seed=0,
         dataloader_pin_memory=False,  # nothing to pin to without an accelerator
     )
-    trainer = transformers.Trainer(model=model, args=training_args, train_dataset=dataset)
+    collator = None
+    if args.packing:  # blocks here are all full, so rows hold one each: shown for the flag, not the speed
+        from tasks import get_task
+
+        collator = get_task("lm").packing_collator(tokenizer, model, block)
+    trainer = transformers.Trainer(
+        model=model, args=training_args, train_dataset=dataset, data_collator=collator
+    )
     trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     print(f"loss: {losses[0]:.3f} -> {losses[-1]:.3f}")
@@ -187,6 +194,11 @@ def main() -> None:
     parser.add_argument("--text_file", default=None)
     parser.add_argument("--prompt", default="The keeper")
     parser.add_argument("--bf16", action="store_true", help="train in bf16 autocast")
+    parser.add_argument(
+        "--packing",
+        action="store_true",
+        help="pack the blocks with tasks.packing (off: the fixed-length blocks leave nothing to pack)",
+    )
     args = parser.parse_args()
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()  # per-file save / load bars of tiny models

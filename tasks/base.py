@@ -122,6 +122,9 @@ class Task:
     head: ClassVar[str] = ""
     description: ClassVar[str] = ""
     record_schema: ClassVar[dict[str, str]] = {}
+    # Why packing several records into one row (tasks.packing) would change this task's loss; "" where
+    # packing is exact.
+    not_packable: ClassVar[str] = "it does not declare packing exact"
 
     def preprocess(
         self, records: Any, tokenizer, family: Any, max_length: int = 128, labels: Sequence | None = None
@@ -132,6 +135,13 @@ class Task:
     def collator(self, tokenizer, family: Any) -> Callable[[list[dict]], dict]:
         """A batch collator padding to the batch's longest row."""
         raise NotImplementedError
+
+    def packing_collator(self, tokenizer, family: Any, max_length: int, **options) -> Callable[[list[dict]], dict]:
+        """The collator packing records into rows of at most ``max_length`` tokens (``tasks.packing``);
+        :class:`~zoo.errors.PackingError` where packing is not exact (see ``not_packable``)."""
+        from .packing import packing_collator
+
+        return packing_collator(self, tokenizer, family, max_length, **options)
 
     def compute_metrics(self, tokenizer, labels: Sequence | None = None) -> Callable:
         """A callable for ``Trainer(compute_metrics=...)``, taking an ``EvalPrediction``."""

@@ -41,6 +41,10 @@ def _encode(tokenizer, texts, pairs, max_length, **kwargs):
 class ClassificationTask(Task):
     name = "classification"
     head = "sequence-classification"
+    not_packable = (
+        "it pools one vector per row ([CLS], last-token or mean pooling) and classifies it, so records "
+        "sharing a row would share one prediction"
+    )
     description = "one label per text (or per text pair)"
     record_schema = {
         "text": "str",

@@ -41,6 +41,7 @@ def _encode(tokenizer, texts: Sequence[str], max_length: int, what: str, **kwarg
 class EmbeddingTask(Task):
     name = "embedding"
     head = "embedding"
+    not_packable = "it pools one sentence vector per row, so records sharing a row would share one embedding"
     description = "sentence vectors, trained by regressing cos(a, b) on a similarity score"
     record_schema = {"text": "str", "text_pair": "str", "score": "float: the pair's similarity (e.g. 0..1)"}
 

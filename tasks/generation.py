@@ -37,6 +37,10 @@ def _source_ids(tokenizer, texts: Sequence[str]) -> list[list[int]]:
 class Seq2SeqTask(Task):
     name = "seq2seq"
     head = "seq2seq"
+    not_packable = (
+        "a row pairs a source with its target (encoder-decoder cross-attention, a prefix-LM, UniLM or "
+        "GLM mask over the pair), which position ids cannot confine to one record"
+    )
     description = "text to text: source -> target"
     record_schema = {"source": "str: the input text", "target": "str: the text to generate"}
     max_target_length = 128

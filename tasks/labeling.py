@@ -100,6 +100,7 @@ def _check_words_and_tags(task: str, all_tokens, all_tags) -> None:
 class SequenceLabelingTask(Task):
     name = "ner"
     head = "sequence-labeling"
+    not_packable = ""  # one loss term per token, each from its own record's tokens
     description = "named entities / sequence labels, word-level BIO or BIOES tags"
     record_schema = {
         "tokens": "list[str]: words (or characters for Chinese)",
@@ -169,6 +170,10 @@ class SequenceLabelingTask(Task):
 class CRFSequenceLabelingTask(SequenceLabelingTask):
     name = "ner-crf"
     head = "sequence-labeling-crf"
+    not_packable = (
+        "the CRF scores tag transitions along the whole row, so one record's last tag would be "
+        "chained to the next record's first and the row normalised as one sequence"
+    )
     description = "sequence labeling with a CRF layer (Viterbi decoding through model.decode)"
 
 

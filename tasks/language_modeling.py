@@ -44,6 +44,7 @@ class CausalLMTask(Task):
     description = "left-to-right language modelling; the predictor continues a prompt"
     record_schema = {"text": "str"}
     mlm = False
+    not_packable = ""  # with label -100 on each record's first token (masklm: no shift, nothing to mask)
 
     def preprocess(
         self, records: Any, tokenizer, family: Any, max_length: int = 256, labels: Sequence | None = None

@@ -17,6 +17,7 @@ loses the last good one; the final model is written to a temporary directory and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from peft import PeftModel, set_peft_model_state_dict
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainingArguments
 
 from tasks import Task, get_task
+from tasks.packing import PackedCollator
 from trainers.compile import CompileTimer, compile_errors
 from zoo.adapters import (
     ADAPTER_WEIGHTS,
@@ -86,6 +88,26 @@ class _ZooTrainerMixin:
         if timer is not None:
             output.metrics.update(timer.metrics())  # compile time apart from the step time
         return output
+
+    # -- packing: training reads packed rows; evaluation and prediction read whole records ---------
+    # (entity spans, accuracy and generations are per record: a packed row would join its records)
+    @contextlib.contextmanager
+    def _records_unpacked(self):
+        packed = self.data_collator
+        if isinstance(packed, PackedCollator):
+            self.data_collator = packed.collator
+        try:
+            yield
+        finally:
+            self.data_collator = packed
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        with self._records_unpacked():
+            return super().get_eval_dataloader(eval_dataset)
+
+    def get_test_dataloader(self, test_dataset):
+        with self._records_unpacked():
+            return super().get_test_dataloader(test_dataset)
 
     # -- torch_compile: the whole model as one graph ----------------------------------------------
     def _build_accelerator_args(self, **kwargs) -> dict[str, Any]:

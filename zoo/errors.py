@@ -26,6 +26,11 @@ class ModelInputError(ZooError, ValueError):
     learned table, an attention mask shaped unlike the input ids."""
 
 
+class PackingError(ZooError, ValueError):
+    """Packing several records into one row was asked for where it would not be exact (a pooled or CRF
+    head, an encoder-decoder, an attention that takes no block mask); the message says why and what packs."""
+
+
 class UnsupportedCacheError(ZooError, ValueError):
     """A KV cache kind the model cannot decode with exactly (e.g. a sliding-window cache for GLM, whose
     mask attends to the whole context)."""

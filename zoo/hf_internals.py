@@ -47,6 +47,8 @@ from transformers.masking_utils import (
     create_bidirectional_mask,
     create_causal_mask,
     create_sliding_window_causal_mask,
+    find_packed_sequence_indices,
+    packed_sequence_mask_function,
 )
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_update
@@ -56,6 +58,7 @@ from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 __all__ = [
     "ALL_ATTENTION_FUNCTIONS",
+    "BLOCK_MASK_ATTENTION",
     "LOSS_MAPPING",
     "ROPE_INIT_FUNCTIONS",
     "TESTED_TRANSFORMERS",
@@ -81,6 +84,8 @@ __all__ = [
     "forward_builds_mask",
     "list_model_type",
     "load_gguf_checkpoint",
+    "packed_bidirectional_mask",
+    "packed_sequence_ids",
     "require_full_cache",
     "sliding_window_causal_mask",
     "special_tokens_aligned_for_use",
@@ -295,6 +300,51 @@ def bidirectional_mask(config, inputs_embeds: torch.Tensor, attention_mask, cach
     """transformers' bidirectional (padding-only) mask; ``encoder_hidden_states`` for cross-attention."""
     return create_bidirectional_mask(
         config=config, inputs_embeds=inputs_embeds, attention_mask=attention_mask, cache=cache, **options
+    )
+
+
+# -- packed rows (several records in one row, tasks.packing) -------------------------------------
+# The attention implementations whose masks transformers builds from a mask function, so a packed
+# row's block-diagonal mask reaches attention as it is; flash attention is handed a padding mask only.
+BLOCK_MASK_ATTENTION = ("sdpa", "eager", "flex_attention")
+
+
+def packed_sequence_ids(position_ids, attention_mask=None, cache: Cache | None = None):
+    """(batch, seq) index of the record each token belongs to, when ``position_ids`` restart inside a
+    row of a packed batch (no 2-D ``attention_mask``, no ``cache``): the rule transformers' causal
+    masks detect packing by. None when no row restarts or the batch is not packed."""
+    if position_ids is None or attention_mask is not None or cache is not None:
+        return None
+    return find_packed_sequence_indices(position_ids)
+
+
+def packed_bidirectional_mask(
+    config, inputs_embeds: torch.Tensor, attention_mask, position_ids, cache: Cache | None = None, **options
+):
+    """:func:`bidirectional_mask`, confined to each record when the batch is packed
+    (:func:`packed_sequence_ids`): a block-diagonal bidirectional mask, as ``create_causal_mask`` makes
+    a block-diagonal causal one for decoders. ``create_bidirectional_mask`` does not read positions."""
+    if position_ids is not None and position_ids.shape[0] != inputs_embeds.shape[0]:
+        position_ids = position_ids.expand(inputs_embeds.shape[0], -1)
+    sequence_ids = packed_sequence_ids(position_ids, attention_mask, cache)
+    if sequence_ids is None:
+        return bidirectional_mask(config, inputs_embeds, attention_mask, cache, **options)
+    implementation = config._attn_implementation
+    if implementation not in BLOCK_MASK_ATTENTION:
+        from .errors import PackingError
+
+        raise PackingError(
+            f"a packed batch (position_ids restarting inside a row, no attention_mask) needs attention that "
+            f"takes a block-diagonal mask; attn_implementation={implementation!r} takes a padding mask "
+            f"only, so records would attend to each other. Valid: {', '.join(BLOCK_MASK_ATTENTION)}"
+        )
+    return create_bidirectional_mask(
+        config=config,
+        inputs_embeds=inputs_embeds,
+        attention_mask=None,
+        cache=None,
+        and_mask_function=packed_sequence_mask_function(sequence_ids),
+        **options,
     )
 
 

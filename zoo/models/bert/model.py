@@ -12,10 +12,10 @@ from ...fused_loss import linear_cross_entropy, loss_kwargs
 from ...hf_internals import (
     Cache,
     OutputRecorder,
-    bidirectional_mask,
     can_return_tuple,
     capture_outputs,
     checked_forward,
+    packed_bidirectional_mask,
 )
 from ...layers import Attention, positions_after_cache, positions_from_padding
 from ...modeling_base import ZooPreTrainedModel
@@ -101,6 +101,9 @@ class BertModel(BertPreTrainedModel):
         ``cache`` is for masks under which earlier positions never attend to later ones
         (UniLM's seq2seq mask): the keys and values of cached positions then stay exact. ``use_cache``
         is taken as transformers' BERT takes it; an encoder caches only into a ``cache`` it is given.
+
+        A packed batch (``tasks.packing``): ``position_ids`` restarting at each record's first position
+        and no ``attention_mask``; each token then attends to its own record only (block-diagonal).
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
@@ -108,10 +111,11 @@ class BertModel(BertPreTrainedModel):
         kwargs.pop("output_hidden_states", None)
         past_length = cache.get_seq_length() if cache is not None else 0
         hidden_states = self.embed(input_ids, inputs_embeds, token_type_ids, position_ids, past_length)
-        mask = bidirectional_mask(
+        mask = packed_bidirectional_mask(
             config=self.config,
             inputs_embeds=hidden_states,
             attention_mask=attention_mask,
+            position_ids=position_ids,
             cache=cache,
         )
         for block in self.layers:
