@@ -3,7 +3,7 @@
 Two copies of the same token classifier (``AutoLoader("ner", <all-MiniLM-L6-v2>)``, dropout off so the
 two runs stay comparable step by step) train on the same record batches, one step of each in turn
 (the CPU's load hits both alike): padded batches (``task.collator``) and packed ones
-(``task.packing_collator``, rows of ``--max_length`` tokens). Reported: effective tokens/s of each, the
+(``tasks.packing.packing_collator``, rows of ``--max_length`` tokens). Reported: effective tokens/s of each, the
 speed-up, the loss per token of each step (equal up to fp32 rounding), and the length distributions
 of WNUT-17, CSL titles and SciTLDR under the MiniLM tokenizer (mean / p50 / p95 / max tokens, and the
 share of padding in padded batches of ``--batch`` records and in packed rows).
@@ -32,7 +32,7 @@ from auto_loader import AutoLoader
 from tasks import get_task
 from tasks.data import load_shared
 from tasks.labeling import tag_names
-from tasks.packing import pack_rows
+from tasks.packing import pack_rows, packing_collator
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -129,7 +129,7 @@ def main() -> None:
     order = list(range(len(records)))
     random.Random(0).shuffle(order)
     pad_collator = task.collator(tokenizer, padded_model)
-    pack_collator = task.packing_collator(tokenizer, packed_model, args.max_length)
+    pack_collator = packing_collator(task, tokenizer, packed_model, args.max_length)
     optimizers = [torch.optim.AdamW(m.parameters(), lr=args.lr) for m in (padded_model, packed_model)]
 
     timing = {"padded": [0.0, 0, 0], "packed": [0.0, 0, 0]}  # seconds, real tokens, row tokens

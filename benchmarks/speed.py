@@ -11,6 +11,10 @@ Rows (side by side in one run, interleaved repetitions, medians; identical weigh
 - Peak memory of a training step (one fresh ``spawn`` process per implementation: VmHWM minus the RSS
   before the first step), transformers eager against zoo.
 - Where the zoo step's time goes: the top operators of a profiled step.
+- Batch-1 greedy decoding of the 6-layer Llama and GPT-2 shapes (vocab 8,192): transformers and zoo
+  with a dynamic cache, zoo with the static cache and its compiled decode step, per dtype (fp32, bf16
+  where native, torchao int8 weight-only where torchao is installed), each row's tokens/s against the
+  bandwidth limit (weight bytes per token / the measured copy bandwidth).
 
 Compile time is measured apart (the first compiled step minus a steady one). Writes
 ``benchmarks/results/speed.json`` and ``speed.png`` (the ratios to transformers eager).
@@ -26,6 +30,7 @@ import functools
 import gc
 import json
 import multiprocessing
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -34,6 +39,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchmark as bench  # noqa: E402
+
+from zoo.decoding import compile_config_for_decoding  # noqa: E402
 
 RESULTS = bench.HERE / "results"
 IMPLEMENTATIONS = ("transformers", "transformers compiled", "zoo plain loss", "zoo", "zoo compiled")
@@ -206,6 +213,121 @@ def profile_step(shapes: bench.Shapes, workdir: Path) -> dict:
     return {"top_ops": top}
 
 
+def copy_bandwidth(megabytes: int = 512, repeats: int = 5) -> float:
+    """The machine's memory copy bandwidth, bytes/s (read + write of a large fp32 tensor, best of runs)."""
+    source = torch.empty(megabytes * 2**20 // 4)
+    target = torch.empty_like(source)
+    target.copy_(source)
+    best = min(_seconds(lambda: target.copy_(source)) for _ in range(repeats))
+    return 2 * source.numel() * 4 / best
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def weight_bytes(model: torch.nn.Module) -> int:
+    """Bytes a decode step streams: every parameter once (a tied embedding once)."""
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def decode_variants(family: str, shape: dict, workdir: Path, dtypes: list[str]) -> dict[str, tuple]:
+    """(model, generate options) per decode row: transformers and zoo, each dtype, dynamic cache and the
+    static cache with its compiled decode step."""
+    zoo_model, reference, reference_dir = bench.build_pair(family, shape, workdir, seed=1, tag="-decode")
+    variants = {}
+    for dtype in dtypes:
+        torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+        ours = bench.zoo_class(family).from_pretrained(reference_dir, dtype=torch_dtype).eval()
+        theirs = bench.hf_class(family).from_pretrained(reference_dir, dtype=torch_dtype).eval()
+        variants[f"transformers {dtype}"] = (theirs, {})
+        variants[f"zoo {dtype}"] = (ours, {})
+        compiled = {"cache_implementation": "static", "compile_config": compile_config_for_decoding()}
+        variants[f"zoo {dtype} static compiled"] = (ours, compiled)
+        variants[f"transformers {dtype} static compiled"] = (theirs, dict(compiled))
+    try:
+        from torchao.quantization import Int8WeightOnlyConfig
+        from transformers import TorchAoConfig
+
+        quantization = TorchAoConfig(quant_type=Int8WeightOnlyConfig())
+        variants["transformers int8"] = (
+            bench.hf_class(family).from_pretrained(reference_dir, quantization_config=quantization).eval(),
+            {},
+        )
+        variants["zoo int8"] = (
+            bench.zoo_class(family).from_pretrained(reference_dir, quantization_config=quantization).eval(),
+            {},
+        )
+    except ImportError as error:
+        variants["int8 skipped"] = (
+            None,
+            {"reason": f"torchao is not installed ({error}): pip install 'zoo-models[quantization]'"},
+        )
+    del zoo_model, reference
+    return variants
+
+
+def bench_decode(shapes: bench.Shapes, workdir: Path, dtypes: list[str], new_tokens: int) -> dict:
+    """Batch-1 greedy decoding tokens/s, and each row's distance from the bandwidth limit."""
+    bandwidth = copy_bandwidth()
+    out: dict = {"copy_bandwidth_gb_s": bandwidth / 1e9}
+    bench.log(f"[decode] measured copy bandwidth {bandwidth / 1e9:.1f} GB/s")
+    for label, field in (("llama", "llama"), ("gpt2", "gpt2_small_vocab")):
+        variants = decode_variants(label, getattr(shapes, field), workdir, dtypes)
+        prompt = torch.randint(2, 100, (1, 8), generator=torch.Generator().manual_seed(3))
+        rows = {}
+        for name, (model, options) in variants.items():
+            if model is None:
+                rows[name] = options
+                bench.log(f"[decode] {label}: {name}: {options['reason']}")
+                continue
+            config = model.config
+            pad = config.pad_token_id if config.pad_token_id is not None else config.eos_token_id
+
+            def run(model=model, options=options, pad=pad, prompt=prompt):
+                with torch.no_grad():
+                    return model.generate(
+                        prompt,
+                        attention_mask=torch.ones_like(prompt),
+                        max_new_tokens=new_tokens,
+                        min_new_tokens=new_tokens,
+                        do_sample=False,
+                        pad_token_id=pad,
+                        **options,
+                    )
+
+            first = _seconds(run)  # warm-up; compiles the static-cache decode step
+            sequences = run()
+            seconds = statistics.median(_seconds(run) for _ in range(3))
+            bytes_per_token = weight_bytes(model)
+            limit = bytes_per_token / bandwidth  # seconds per token if only the weights' streaming counted
+            rows[name] = {
+                "tokens_per_s": new_tokens / seconds,
+                "first_call_s": first,
+                "weight_mb": bytes_per_token / 1e6,
+                "bandwidth_limit_tokens_per_s": 1 / limit,
+                "times_the_limit": (seconds / new_tokens) / limit,
+                "tokens": sequences[0, -new_tokens:].tolist(),
+            }
+            bench.log(
+                f"[decode] {label} {name}: {rows[name]['tokens_per_s']:.1f} tok/s, "
+                f"{rows[name]['times_the_limit']:.2f}x its bandwidth limit "
+                f"({bytes_per_token / 1e6:.0f} MB of weights per token)"
+            )
+        base = rows["zoo fp32"]["tokens_per_s"]
+        for row in rows.values():
+            if "tokens_per_s" in row:
+                row["x_zoo_fp32"] = row["tokens_per_s"] / base
+        reference_tokens = rows["transformers fp32"]["tokens"]
+        rows["zoo fp32"]["same_tokens_as_transformers"] = rows["zoo fp32"]["tokens"] == reference_tokens
+        out[label] = rows
+        del variants
+        gc.collect()
+    return out
+
+
 def chart(results: dict, path: Path) -> None:
     import matplotlib
 
@@ -236,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny shapes, a smoke run")
     parser.add_argument("--output", type=Path, default=RESULTS / "speed.json")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--only", nargs="+", choices=("train", "memory", "profile", "decode"), default=None)
+    parser.add_argument("--new-tokens", type=int, default=64)
     args = parser.parse_args(argv)
     shapes = bench.quick_shapes() if args.quick else bench.Shapes()
     repeats = args.repeats or (2 if args.quick else 5)
@@ -253,12 +377,20 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        results["train"] = bench_train(shapes, workdir, dtypes, repeats)
-        results["memory"] = bench_memory(shapes, dtypes)
-        results["profile"] = profile_step(shapes, workdir)
+        sections = args.only or ("train", "memory", "profile", "decode")
+        if "train" in sections:
+            results["train"] = bench_train(shapes, workdir, dtypes, repeats)
+        if "memory" in sections:
+            results["memory"] = bench_memory(shapes, dtypes)
+        if "profile" in sections:
+            results["profile"] = profile_step(shapes, workdir)
+        if "decode" in sections:
+            new_tokens = 16 if args.quick else args.new_tokens
+            results["decode"] = bench_decode(shapes, workdir, dtypes, new_tokens)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=1, default=str))
-    chart(results, args.output.with_suffix(".png"))
+    if "train" in results:
+        chart(results, args.output.with_suffix(".png"))
     bench.log(f"wrote {args.output} and {args.output.with_suffix('.png')}")
     return 0
 

@@ -26,6 +26,7 @@ from auto_loader import AutoLoader
 from tasks import Task, TaskDataError
 from tasks.data import parse_conll, read_table
 from tasks.heads import head_class
+from tasks.packing import packing_collator
 from zoo.errors import CheckpointNotFoundError, ConfigError
 from zoo.tokenization import has_tokenizer
 
@@ -549,7 +550,7 @@ def fine_tune(
     packing = data_args.packing if data_args.packing is not None else not task.not_packable
     extra = {}
     if packing:  # PackingError where it would not be exact
-        extra["data_collator"] = task.packing_collator(tokenizer, model, data_args.max_length)
+        extra["data_collator"] = packing_collator(task, tokenizer, model, data_args.max_length)
         print(f"packing records into rows of <= {data_args.max_length} tokens (--packing false: padded batches)")
     result = run_task(
         task,

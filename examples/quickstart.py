@@ -154,9 +154,9 @@ def train_and_generate(args, workdir: Path) -> list[str]:
     )
     collator = None
     if args.packing:  # blocks here are all full, so rows hold one each: shown for the flag, not the speed
-        from tasks import get_task
+        from tasks.packing import packing_collator
 
-        collator = get_task("lm").packing_collator(tokenizer, model, block)
+        collator = packing_collator("lm", tokenizer, model, block)
     trainer = transformers.Trainer(
         model=model, args=training_args, train_dataset=dataset, data_collator=collator
     )

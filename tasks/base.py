@@ -136,13 +136,6 @@ class Task:
         """A batch collator padding to the batch's longest row."""
         raise NotImplementedError
 
-    def packing_collator(self, tokenizer, family: Any, max_length: int, **options) -> Callable[[list[dict]], dict]:
-        """The collator packing records into rows of at most ``max_length`` tokens (``tasks.packing``);
-        :class:`~zoo.errors.PackingError` where packing is not exact (see ``not_packable``)."""
-        from .packing import packing_collator
-
-        return packing_collator(self, tokenizer, family, max_length, **options)
-
     def compute_metrics(self, tokenizer, labels: Sequence | None = None) -> Callable:
         """A callable for ``Trainer(compute_metrics=...)``, taking an ``EvalPrediction``."""
         raise NotImplementedError

@@ -190,14 +190,17 @@ def check_packable(task: Task, family: Any) -> None:
 
 
 def packing_collator(
-    task: Task,
+    task: Task | str,
     tokenizer,
     family: Any,
     max_length: int,
     pad_to_max_length: bool = False,
     **collator_options,
 ) -> PackedCollator:
-    """``task``'s collator packing records into rows of at most ``max_length`` tokens (checked exact)."""
+    """``task``'s collator (a task or its name) packing records into rows of at most ``max_length`` tokens;
+    :class:`~zoo.errors.PackingError` where packing is not exact (see ``Task.not_packable``)."""
+    if isinstance(task, str):
+        task = get_task(task)
     check_packable(task, family)
     collator = task.collator(tokenizer, family, **collator_options)
     causal = task.head == "causal-lm"

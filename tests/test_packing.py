@@ -20,7 +20,7 @@ from tiny_models import WORDS, bpe_tokenizer, wordpiece_tokenizer
 import zoo
 from tasks import get_task
 from tasks.heads import head_class
-from tasks.packing import IGNORE, PackedCollator, check_packable, pack_rows
+from tasks.packing import IGNORE, PackedCollator, check_packable, pack_rows, packing_collator
 from zoo.errors import PackingError, ZooError
 
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
@@ -140,7 +140,7 @@ def test_token_classification_packed_equals_padded(family, attention):
     dataset = task.preprocess(ner_records(), tokenizer, model, max_length=MAX_LENGTH, labels=TAGS)
     records = features(dataset)
     padded = task.collator(tokenizer, model)(records)
-    packed = task.packing_collator(tokenizer, model, MAX_LENGTH)(records)
+    packed = packing_collator(task, tokenizer, model, MAX_LENGTH)(records)
     offset = tokenizer.pad_token_id + 1 if family == "roberta" else 0
     assert "attention_mask" not in packed
     assert packed["input_ids"].shape[0] < len(records) and packed["input_ids"].shape[1] <= MAX_LENGTH
@@ -159,7 +159,7 @@ def test_causal_lm_packed_equals_padded(family, attention):
     model = decoder_lm(family, tokenizer, attention)
     records = features(task.preprocess(lm_records(), tokenizer, model, max_length=MAX_LENGTH))
     padded = collator(records)
-    packed = task.packing_collator(tokenizer, model, MAX_LENGTH)(records)
+    packed = packing_collator(task, tokenizer, model, MAX_LENGTH)(records)
     # the first token of every record is not predicted from the previous record
     starts = packed["position_ids"].eq(0) & packed["input_ids"].ne(tokenizer.pad_token_id)
     assert packed["labels"][starts].eq(IGNORE).all()
@@ -172,10 +172,10 @@ def test_causal_lm_packing_same_for_left_padding():
     task = get_task("lm")
     task.collator(tokenizer, "llama")
     records = features(task.preprocess(lm_records(1), tokenizer, "llama", max_length=MAX_LENGTH))
-    right = task.packing_collator(tokenizer, "llama", MAX_LENGTH)(records)
+    right = packing_collator(task, tokenizer, "llama", MAX_LENGTH)(records)
     tokenizer.padding_side = "left"
     try:
-        left = task.packing_collator(tokenizer, "llama", MAX_LENGTH)(records)
+        left = packing_collator(task, tokenizer, "llama", MAX_LENGTH)(records)
     finally:
         tokenizer.padding_side = "right"
     assert right.keys() == left.keys() and right["use_cache"] is False  # eval-mode decoders: no cache
@@ -196,7 +196,7 @@ def test_masked_lm_packed_equals_padded():
     task = get_task("masklm")
     records = features(task.preprocess(lm_records(2), tokenizer, model, max_length=MAX_LENGTH))
     padded = task.collator(tokenizer, model, mlm_probability=0.3, seed=7)(records)
-    packed = task.packing_collator(tokenizer, model, MAX_LENGTH, mlm_probability=0.3, seed=7)(records)
+    packed = packing_collator(task, tokenizer, model, MAX_LENGTH, mlm_probability=0.3, seed=7)(records)
     with torch.no_grad():
         loss_padded, loss_packed = model(**padded).loss.item(), model(**packed).loss.item()
     assert packed["labels"].ne(IGNORE).sum() == padded["labels"].ne(IGNORE).sum() > 0
@@ -233,7 +233,7 @@ def test_encoder_mask_is_block_diagonal():
 )
 def test_packing_refused_where_not_exact(task_name, reason):
     with pytest.raises(PackingError, match=reason) as raised:
-        get_task(task_name).packing_collator(wordpiece_tokenizer(), "bert", MAX_LENGTH)
+        packing_collator(get_task(task_name), wordpiece_tokenizer(), "bert", MAX_LENGTH)
     message = str(raised.value)
     assert f"task {task_name!r} cannot be packed exactly" in message and "ner" in message and "lm" in message
     assert isinstance(raised.value, ZooError) and isinstance(raised.value, ValueError)
@@ -333,7 +333,7 @@ def test_trainer_trains_on_packed_rows_and_evaluates_whole_records(tmp_path):
     )
     trainer = build_trainer(
         "ner", model, tokenizer, args, train_records=ner_records(), eval_records=ner_records(1), labels=TAGS,
-        data_collator=task.packing_collator(tokenizer, model, MAX_LENGTH),
+        data_collator=packing_collator(task, tokenizer, model, MAX_LENGTH),
     )  # fmt: skip
     train_batch = next(iter(trainer.get_train_dataloader()))
     eval_batch = next(iter(trainer.get_eval_dataloader()))

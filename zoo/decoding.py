@@ -5,8 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .hf_internals import Cache, DynamicCache
+from .hf_internals import Cache, DynamicCache, compile_config_for_decoding
 from .layers import positions_after_cache
+
+# compile_config_for_decoding: generate(..., cache_implementation="static", compile_config=...) compiles the
+# decode step on any device (README, "Lean decoding").
+__all__ = ["compile_config_for_decoding", "decoder_inputs", "lm_logits"]
 
 
 def decoder_inputs(

@@ -36,6 +36,11 @@ class UnsupportedCacheError(ZooError, ValueError):
     mask attends to the whole context)."""
 
 
+class UnsupportedGenerationError(ZooError, ValueError):
+    """A generation mode the model cannot decode with exactly (e.g. assisted generation for GLM, whose
+    block positions transformers cannot extend over draft tokens); the message says what works."""
+
+
 class CheckpointNotFoundError(ZooError, FileNotFoundError):
     """A checkpoint path or Hub id could not be found or reached."""
 

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import torch
 import transformers
 from packaging.version import Version
-from transformers import GenerationMixin
+from transformers import CompileConfig, GenerationMixin
 from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache, StaticCache
 from transformers.loss.loss_utils import (
     LOSS_MAPPING,
@@ -78,6 +78,7 @@ __all__ = [
     "cache_key_length",
     "causal_mask",
     "checked_forward",
+    "compile_config_for_decoding",
     "convert_tiktoken_to_fast",
     "dynamic_rope_update",
     "fixed_cross_entropy",
@@ -384,6 +385,18 @@ def special_tokens_aligned_for_use(model) -> Iterator[None]:
         trainer_module.align_special_tokens = original
 
 
+def compile_config_for_decoding(
+    backend: str = "inductor", fullgraph: bool = True, dynamic: bool | None = None, **options
+) -> CompileConfig:
+    """A ``CompileConfig`` for ``generate(..., cache_implementation="static", compile_config=...)`` that
+    compiles the decode step on every device, the CPU included (transformers compiles it on accelerators
+    only unless told otherwise). ``dynamic=None``: a sliding-window static cache, whose fill level is a
+    Python int until the window is full, settles on a second graph instead of recompiling every step."""
+    config = CompileConfig(backend=backend, fullgraph=fullgraph, dynamic=dynamic, **options)
+    config._compile_all_devices = True
+    return config
+
+
 # -- generation hooks -----------------------------------------------------------------------------
 class ZooGenerationMixin(GenerationMixin):
     """``GenerationMixin`` as every zoo generative class uses it: a check that ``generate`` hands the
@@ -399,6 +412,28 @@ class ZooGenerationMixin(GenerationMixin):
     """
 
     generation_owned_inputs: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # transformers' declaration that a decode step compiles as one graph (PreTrainedModel says False;
+        # tests/test_lean_decoding.py checks it for every generative class, static cache and fullgraph).
+        cls._can_compile_fullgraph = True
+
+    def _get_candidate_generator(self, *args, assistant_model=None, **kwargs):
+        # Assisted and prompt-lookup decoding extend a model's inputs over the draft tokens by transformers'
+        # rule (positions + 1, the last token type repeated), not by advance_generation_inputs: GLM's block
+        # positions and UniLM's target segments would come out wrong, and with them the tokens.
+        owners = [m for m in (self, assistant_model) if getattr(m, "generation_owned_inputs", ())]
+        if owners:
+            from .errors import UnsupportedGenerationError
+
+            raise UnsupportedGenerationError(
+                f"{type(owners[0]).__name__} lays out its own generation inputs "
+                f"({', '.join(owners[0].generation_owned_inputs)}), which assisted generation and prompt "
+                "lookup cannot extend over draft tokens; generate without assistant_model / "
+                "prompt_lookup_num_tokens (greedy, beam search and sampling are exact)"
+            )
+        return super()._get_candidate_generator(*args, assistant_model=assistant_model, **kwargs)
 
     def initial_generation_inputs(self, inputs_tensor: torch.Tensor, model_kwargs: dict[str, Any]) -> None:
         """Fill in model inputs the prompt implies (in place), before the first step."""
