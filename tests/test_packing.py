@@ -306,16 +306,28 @@ def test_packing_keeps_every_token_once_in_order(lengths, max_length, offset):
 
 @settings(max_examples=150, deadline=None)
 @given(lengths=st.lists(st.integers(1, 40), min_size=1, max_size=30), max_length=st.integers(40, 64))
-def test_first_fit_rows(lengths, max_length):
+def test_first_fit_decreasing_rows(lengths, max_length):
     rows = pack_rows(lengths, max_length)
     assert sorted(i for row in rows for i in row) == list(range(len(lengths)))
-    assert all(sum(lengths[i] for i in row) <= max_length for row in rows)
-    # first fit: a record opened no row while an earlier one still had room for it
+    assert all(row == sorted(row) for row in rows)
+    sums = [sum(lengths[i] for i in row) for row in rows]
+    assert all(total <= max_length for total in sums)
+    # first fit decreasing: records placed longest first (ties in order); none opened a row while an
+    # earlier-opened row still had room for it
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    rank = {index: position for position, index in enumerate(order)}
     for r, row in enumerate(rows):
-        first = row[0]
+        opener = min(row, key=rank.get)
         for earlier in rows[:r]:
-            used = sum(lengths[i] for i in earlier if i < first)
-            assert used + lengths[first] > max_length
+            used = sum(lengths[i] for i in earlier if rank[i] < rank[opener])
+            assert used + lengths[opener] > max_length
+    # hence no two rows could have been one
+    assert all(a + b > max_length for i, a in enumerate(sums) for b in sums[i + 1 :])
+
+
+def test_first_fit_decreasing_packs_tighter_than_arrival_order():
+    # arrival-order first fit needs 3 rows of 10 for these; longest first needs 2
+    assert pack_rows([3, 3, 7, 7], 10) == [[0, 2], [1, 3]]
 
 
 def test_trainer_trains_on_packed_rows_and_evaluates_whole_records(tmp_path):
