@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch.distributed as dist
 from interface_common import LR, STEPS, reload_check, tiny_bundle, training_batch
+from shutdown import finish
 
 from trainers.interface import ModelInterface
 
@@ -56,5 +57,4 @@ if __name__ == "__main__":
     dist.init_process_group("gloo")
     for family in sys.argv[2].split(","):
         run(sys.argv[1], family)
-    dist.barrier()
-    dist.destroy_process_group()
+    finish()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch.distributed as dist
 from interface_common import LR, STEPS, reload_check, tiny_bundle, training_batch
+from shutdown import finish
 
 from trainers.interface import ModelInterface
 
@@ -39,9 +40,8 @@ def main(out_prefix: str, zero_stage: int) -> None:
     if rank == 0:
         result.update(reload_check(save_dir, batch["input_ids"], logits))
     Path(f"{out_prefix}.rank{rank}.json").write_text(json.dumps(result))
-    dist.barrier()  # rank 0's reload check finishes before any rank exits
-    dist.destroy_process_group()
 
 
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 2)
+    finish()  # its barrier: rank 0's reload check finishes before any rank exits
