@@ -110,3 +110,16 @@ def run_offline():
         )
 
     return run
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of tiny models: on tensors this small, synchronising threads
+    costs more than they compute (several times the run on a busy 2-core machine). A module opts in
+    with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -71,14 +71,7 @@ def over_families(check: str, variants: Iterable[str] | None = None):
     return pytest.mark.parametrize(argnames, params, indirect=["family_name"])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on tensors this small, synchronising threads costs more than they compute
-    (several times the run on a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 # -- the tiny models -------------------------------------------------------------------------------
