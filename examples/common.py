@@ -56,8 +56,8 @@ def model_name_field(default: str) -> Any:
         metadata={
             "help": f"'{TINY_PREFIX}<family>' ({', '.join(tiny_families())}) trains a tiny model from "
             "scratch on the data (offline, to show the pipeline); otherwise a catalog name (bert-base-en, "
-            "t5-base-ch, all-minilm-l6-v2, ...), a local model directory or a Hub id 'owner/name', loaded "
-            "through auto_loader.AutoLoader"
+            "t5-base-ch, all-minilm-l6-v2, modernbert-base, deberta-v3-base, bart-base, gemma-3-270m, ...), "
+            "a local model directory or a Hub id 'owner/name', loaded through auto_loader.AutoLoader"
         },
     )
 
@@ -551,7 +551,9 @@ def fine_tune(
     extra = {}
     if packing:  # PackingError where it would not be exact
         extra["data_collator"] = packing_collator(task, tokenizer, model, data_args.max_length)
-        print(f"packing records into rows of <= {data_args.max_length} tokens (--packing false: padded batches)")
+        print(
+            f"packing records into rows of <= {data_args.max_length} tokens (--packing false: padded batches)"
+        )
     result = run_task(
         task,
         model,

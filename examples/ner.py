@@ -22,6 +22,7 @@ jsonl files with token and tag lists work too, see ``--tokens_column`` / ``--tag
     python examples/ner.py --model_name bert-base-en --learning_rate 5e-5 --num_train_epochs 3 \\
         --train_file train.conll --validation_file dev.conll --output_dir outputs/ner-bert
     python examples/ner.py --model_name all-minilm-l6-v2 --model_dir ./checkpoints ...   # a local copy
+    python examples/ner.py --model_name deberta-v3-base ...   # also modernbert-base, xlm-roberta-base
     python examples/ner.py --model_name bert-base-en --dataset_name conll2003 \\
         --tokens_column tokens --tags_column ner_tags ...                                 # a Hub dataset
 

@@ -23,6 +23,7 @@ With a real model (weights from the catalog, a local directory or the Hub) and y
         --num_train_epochs 3 --output_dir outputs/title-t5
     python examples/title_generation.py --model_name t5-base-ch --model_dir ./checkpoints ...  # local copy
     python examples/title_generation.py --model_name bert-base-en ...   # UniLM on a real BERT
+    python examples/title_generation.py --model_name bart-base ...      # BART; gemma-3-270m as a prefix LM
 
 Scale out: ``accelerate launch --config_file trainers/configs/ddp.yaml examples/title_generation.py ...``
 (``fsdp2.yaml``, ``deepspeed_zero3.yaml`` likewise), or ``--deepspeed trainers/configs/ds_zero2.json``

@@ -1,8 +1,11 @@
 """How a (source, target) pair becomes training features and generation inputs, per family kind
 (``Family.seq2seq_format``, from the declaration's ``kind``).
 
-* encoder-decoder (t5): ``input_ids = source + eos``, ``labels = target + eos``; generate returns
-  the decoder ids, starting with the decoder start token.
+* encoder-decoder (t5, bart): ``input_ids = source + eos``, ``labels = target + eos``; generate returns
+  the decoder ids, starting with the decoder start token; a config's ``forced_bos_token_id`` (BART's
+  ``<s>``) also starts the labels. A tokenizer with language codes (mBART's
+  ``src_lang`` / ``tgt_lang``) puts its own language specials around source and target instead, and
+  generation is told to start the target with the ``tgt_lang`` code.
 * prefix-LM (gpt2, llama, gpt): ``input_ids = source + sep + target + eos`` where ``sep`` is the
   tokenizer's eos token (bos when it has no eos); ``labels`` are -100 on ``source + sep`` (the model
   shifts them). Generation prompts are ``source + sep``, left padded.
@@ -85,29 +88,73 @@ class Seq2SeqFormat:
 
 
 class EncoderDecoderFormat(Seq2SeqFormat):
+    """``source + eos`` -> ``target + eos``; ``forced_bos + target + eos`` where the model config forces a first
+    generated token (BART's ``forced_bos_token_id``). With a language-code tokenizer (mBART's, mBART-50's:
+    ``src_lang`` / ``tgt_lang``) the tokenizer's own language specials instead, and generation starts the
+    target with the ``tgt_lang`` code (mBART-50: ``forced_bos_token_id``; mBART-cc25: ``decoder_start_token_id``)."""
+
     kind = "encoder-decoder"
 
     def __init__(self, tokenizer, config: Any = None):
         super().__init__(tokenizer, config)
-        if tokenizer.eos_token_id is None:
+        eos = tokenizer.eos_token_id
+        if eos is None:
             raise TaskDataError("an encoder-decoder seq2seq needs a tokenizer with an eos token")
+        self.source_specials, self.target_specials = ([], [eos]), ([], [eos])
+        self.language_kwargs: dict[str, int] = {}
+        languages = _language_specials(tokenizer)
+        forced_bos = getattr(config, "forced_bos_token_id", None)  # BART: generation starts with bos
+        if languages is not None:
+            self.source_specials, self.target_specials, code = languages
+            in_prefix = code in self.target_specials[0]
+            self.language_kwargs = {"forced_bos_token_id" if in_prefix else "decoder_start_token_id": code}
+            forced_bos = code if in_prefix else None
+        elif isinstance(forced_bos, int):  # train the targets as generate will start them
+            self.target_specials = ([forced_bos], [eos])
+        self.generated_prefix = 2 if isinstance(forced_bos, int) else 1  # start (and forced) token
+        self.source_overhead = sum(map(len, self.source_specials))
+        self.target_overhead = sum(map(len, self.target_specials))
 
     def encode(self, source_ids, target_ids):
-        eos = self.tokenizer.eos_token_id
-        input_ids = [*source_ids, eos]
-        return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": [*target_ids, eos]}
+        source_prefix, source_suffix = self.source_specials
+        target_prefix, target_suffix = self.target_specials
+        input_ids = [*source_prefix, *source_ids, *source_suffix]
+        labels = [*target_prefix, *target_ids, *target_suffix]
+        return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels}
 
     def generation_inputs(self, sources):
-        eos = self.tokenizer.eos_token_id
-        rows = [[*s, eos] for s in sources]
+        prefix, suffix = self.source_specials
+        rows = [[*prefix, *s, *suffix] for s in sources]
         length = max(map(len, rows))
         return {
             "input_ids": torch.tensor([r + [self.pad] * (length - len(r)) for r in rows]),
             "attention_mask": torch.tensor([[1] * len(r) + [0] * (length - len(r)) for r in rows]),
         }
 
+    def generation_kwargs(self) -> dict[str, Any]:
+        return {**super().generation_kwargs(), **self.language_kwargs}
+
     def decode_generated(self, output_ids, inputs):
-        return [_cut_at(row[1:], self.stop_token_id, self.pad) for row in output_ids.tolist()]
+        start = self.generated_prefix
+        return [_cut_at(row[start:], self.stop_token_id, self.pad) for row in output_ids.tolist()]
+
+
+def _language_specials(tokenizer) -> tuple[tuple[list, list], tuple[list, list], int] | None:
+    """``((source prefix, suffix), (target prefix, suffix), tgt_lang id)`` of a tokenizer with language codes
+    (transformers' mBART / mBART-50 tokenizers: ``src_lang``, ``tgt_lang``, ``set_*_lang_special_tokens``);
+    None for other tokenizers."""
+    if not hasattr(tokenizer, "set_tgt_lang_special_tokens") or getattr(tokenizer, "src_lang", None) is None:
+        return None
+    if getattr(tokenizer, "tgt_lang", None) is None:
+        raise TaskDataError(
+            f"{type(tokenizer).__name__} has src_lang={tokenizer.src_lang!r} but no tgt_lang: set the target "
+            "language (e.g. AutoTokenizer.from_pretrained(..., src_lang='en_XX', tgt_lang='ro_RO'))"
+        )
+    tokenizer.set_tgt_lang_special_tokens(tokenizer.tgt_lang)
+    target = (list(tokenizer.prefix_tokens), list(tokenizer.suffix_tokens))
+    tokenizer.set_src_lang_special_tokens(tokenizer.src_lang)  # back to input mode
+    source = (list(tokenizer.prefix_tokens), list(tokenizer.suffix_tokens))
+    return source, target, tokenizer.convert_tokens_to_ids(tokenizer.tgt_lang)
 
 
 class PrefixLMFormat(Seq2SeqFormat):

@@ -19,7 +19,7 @@ FLAGAI_NAMES = {
     "bert-base-en", "roberta-base-ch", "gpt2-base-ch", "gpt2-base-en", "t5-base-ch", "t5-base-en",
     "glm-large-ch", "glm-large-en", "glm-10b-ch",
 }  # fmt: skip
-HUB_LICENSES = {"apache-2.0", "mit", "other", "cc-by-4.0", "cc-by-sa-4.0", "llama2", "llama3"}
+HUB_LICENSES = {"apache-2.0", "mit", "other", "cc-by-4.0", "cc-by-sa-4.0", "llama2", "llama3", "gemma"}
 
 
 def test_the_catalog_names_flagai_llama_family_and_embedding_models():

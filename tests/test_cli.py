@@ -52,7 +52,7 @@ def test_list_shows_catalog_and_tasks(capsys):
         assert entry.name in out and entry.hub_id in out
     for name in task_names():
         assert name in out
-    assert len(CATALOG) == 18
+    assert len(CATALOG) == 25
     for family in zoo.families():
         assert f"\n{family} " in out  # the families table
 

@@ -104,6 +104,19 @@ def _llama(
     return _from_reference(reference_class(config), zoo_class, directory)
 
 
+def _gemma(directory, config_class, reference_class, zoo_class, seed: int):
+    """Sliding (window 4, shorter than prompt + new tokens) and global layers, each with its cache layer;
+    smaller noise than _llama's: the sqrt(hidden) embedding scale peaks the logits enough."""
+    torch.manual_seed(0)
+    config = config_class(
+        vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=8, query_pre_attn_scalar=8, sliding_window=4,
+        layer_types=["sliding_attention", "full_attention"], max_position_embeddings=64, pad_token_id=0,
+        bos_token_id=1, eos_token_id=2,
+    )  # fmt: skip
+    return _from_reference(reference_class(config), zoo_class, directory, seed=seed, scale=0.05)
+
+
 def _t5(directory):
     torch.manual_seed(0)
     config = transformers.T5Config(
@@ -145,6 +158,26 @@ def _unilm(directory, head_class=BertForSeq2Seq, config_class=zoo.BertConfig, pa
     return Case(model, _left_padded(prompts, pad), dict(pad_token_id=pad, eos_token_id=sep), _alone(prompts))
 
 
+def _bart(
+    directory,
+    config_class=transformers.BartConfig,
+    reference_class=transformers.BartForConditionalGeneration,
+    seed: int = 3,  # noise under which the tiny model's greedy continuations are not one repeated token
+):
+    torch.manual_seed(0)
+    config = config_class(
+        vocab_size=VOCAB, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64,
+        dropout=0.0, pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=2,
+    )  # fmt: skip
+    zoo_class = zoo.registered_classes()[reference_class.__name__]  # zoo's class of the same name
+    case = _from_reference(reference_class(config), zoo_class, directory, seed=seed, scale=0.5)
+    # BART numbers source positions from the first column, padding or not (as transformers' BART): its
+    # sources are right padded
+    case.inputs = {key: value.flip(1) for key, value in _left_padded([r[::-1] for r in _PROMPTS], 0).items()}
+    return case
+
+
 CASES = {
     "GPT2ForCausalLM": _gpt2,
     "GPT": lambda d: _gpt2(d, zoo.GPT),
@@ -161,7 +194,17 @@ CASES = {
     "Phi3ForCausalLM": lambda d: _llama(
         d, transformers.Phi3Config, transformers.Phi3ForCausalLM, zoo.Phi3ForCausalLM, pad_token_id=0
     ),
+    "Gemma2ForCausalLM": lambda d: _gemma(
+        d, transformers.Gemma2Config, transformers.Gemma2ForCausalLM, zoo.Gemma2ForCausalLM, seed=1
+    ),
+    "Gemma3ForCausalLM": lambda d: _gemma(
+        d, transformers.Gemma3TextConfig, transformers.Gemma3ForCausalLM, zoo.Gemma3ForCausalLM, seed=0
+    ),
     "T5ForConditionalGeneration": _t5,
+    "BartForConditionalGeneration": _bart,
+    "MBartForConditionalGeneration": lambda d: _bart(
+        d, transformers.MBartConfig, transformers.MBartForConditionalGeneration, seed=1
+    ),
     "GLMForSeq2Seq": _glm,
     "BertForSeq2Seq": _unilm,
     "RobertaForSeq2Seq": lambda d: _unilm(d, RobertaForSeq2Seq, zoo.RobertaConfig, pad=1),

@@ -33,6 +33,7 @@ from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, Trai
 
 from tasks import Task, get_task
 from tasks.packing import PackedCollator
+from tasks.seq2seq_formats import seq2seq_format
 from trainers.compile import CompileTimer, compile_errors
 from zoo.adapters import (
     ADAPTER_WEIGHTS,
@@ -241,6 +242,10 @@ def build_trainer(
     if task.head == "embedding":
         trainer_kwargs.setdefault("preprocess_logits_for_metrics", _embedding_similarity)
 
+    if is_seq2seq and encoder_decoder and getattr(model, "generation_config", None) is not None:
+        # mBART: predict_with_generate starts the targets with the tokenizer's tgt_lang code
+        for key, value in seq2seq_format(tokenizer, model).language_kwargs.items():
+            setattr(model.generation_config, key, value)
     trainer_class = ZooSeq2SeqTrainer if is_seq2seq else ZooTrainer
     trainer = trainer_class(
         model=model,

@@ -45,6 +45,7 @@ from transformers.loss.loss_utils import (
 )
 from transformers.masking_utils import (
     create_bidirectional_mask,
+    create_bidirectional_sliding_window_mask,
     create_causal_mask,
     create_sliding_window_causal_mask,
     find_packed_sequence_indices,
@@ -73,6 +74,7 @@ __all__ = [
     "OutputRecorder",
     "StaticCache",
     "bidirectional_mask",
+    "bidirectional_sliding_window_mask",
     "can_return_tuple",
     "capture_outputs",
     "cache_key_length",
@@ -304,6 +306,16 @@ def bidirectional_mask(config, inputs_embeds: torch.Tensor, attention_mask, cach
     )
 
 
+def bidirectional_sliding_window_mask(
+    config, inputs_embeds: torch.Tensor, attention_mask, cache=None, **options
+):
+    """As :func:`bidirectional_mask`, restricted to keys at most ``config.sliding_window`` positions away on
+    either side (ModernBERT's local layers)."""
+    return create_bidirectional_sliding_window_mask(
+        config=config, inputs_embeds=inputs_embeds, attention_mask=attention_mask, cache=cache, **options
+    )
+
+
 # -- packed rows (several records in one row, tasks.packing) -------------------------------------
 # The attention implementations whose masks transformers builds from a mask function, so a packed
 # row's block-diagonal mask reaches attention as it is; flash attention is handed a padding mask only.
@@ -320,16 +332,24 @@ def packed_sequence_ids(position_ids, attention_mask=None, cache: Cache | None =
 
 
 def packed_bidirectional_mask(
-    config, inputs_embeds: torch.Tensor, attention_mask, position_ids, cache: Cache | None = None, **options
+    config,
+    inputs_embeds: torch.Tensor,
+    attention_mask,
+    position_ids,
+    cache: Cache | None = None,
+    sliding_window: bool = False,
+    **options,
 ):
     """:func:`bidirectional_mask`, confined to each record when the batch is packed
     (:func:`packed_sequence_ids`): a block-diagonal bidirectional mask, as ``create_causal_mask`` makes
-    a block-diagonal causal one for decoders. ``create_bidirectional_mask`` does not read positions."""
+    a block-diagonal causal one for decoders. ``create_bidirectional_mask`` does not read positions.
+    ``sliding_window``: :func:`bidirectional_sliding_window_mask` instead (the band of ``config.sliding_window``)."""
     if position_ids is not None and position_ids.shape[0] != inputs_embeds.shape[0]:
         position_ids = position_ids.expand(inputs_embeds.shape[0], -1)
     sequence_ids = packed_sequence_ids(position_ids, attention_mask, cache)
+    unpacked = bidirectional_sliding_window_mask if sliding_window else bidirectional_mask
     if sequence_ids is None:
-        return bidirectional_mask(config, inputs_embeds, attention_mask, cache, **options)
+        return unpacked(config, inputs_embeds, attention_mask, cache, **options)
     implementation = config._attn_implementation
     if implementation not in BLOCK_MASK_ATTENTION:
         from .errors import PackingError
@@ -339,11 +359,11 @@ def packed_bidirectional_mask(
             f"takes a block-diagonal mask; attn_implementation={implementation!r} takes a padding mask "
             f"only, so records would attend to each other. Valid: {', '.join(BLOCK_MASK_ATTENTION)}"
         )
-    return create_bidirectional_mask(
-        config=config,
-        inputs_embeds=inputs_embeds,
-        attention_mask=None,
-        cache=None,
+    return unpacked(
+        config,
+        inputs_embeds,
+        None,
+        None,
         and_mask_function=packed_sequence_mask_function(sequence_ids),
         **options,
     )
@@ -454,7 +474,12 @@ class ZooGenerationMixin(GenerationMixin):
     def prepare_inputs_for_generation(self, input_ids, *args, **kwargs):
         limit = self.generation_recompute_length()
         cache = kwargs.get("cache")
-        if limit is not None and cache and input_ids.shape[1] >= limit + 1 and cache.get_seq_length() <= limit:
+        if (
+            limit is not None
+            and cache
+            and input_ids.shape[1] >= limit + 1
+            and cache.get_seq_length() <= limit
+        ):
             kwargs.update(cache=None, next_sequence_length=None)
         return super().prepare_inputs_for_generation(input_ids, *args, **kwargs)
 

@@ -25,17 +25,21 @@ def eager_attention_forward(
     scaling: float,
     dropout: float = 0.0,
     position_bias: torch.Tensor | None = None,
+    softcap: float | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Plain matmul-softmax-matmul attention; ``query`` is (batch, heads, q_len, head_dim).
 
-    ``position_bias`` (broadcastable to the scores, e.g. T5's relative bias) is added before the mask.
+    ``position_bias`` (broadcastable to the scores, e.g. T5's relative bias) is added before the mask;
+    ``softcap`` (Gemma 2) caps the scores to ``softcap * tanh(scores / softcap)`` before both.
     """
     groups = getattr(module, "num_key_value_groups", 1)
     if groups > 1:
         key = key.repeat_interleave(groups, dim=1)
         value = value.repeat_interleave(groups, dim=1)
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if softcap is not None:
+        scores = torch.tanh(scores / softcap) * softcap
     if position_bias is not None:
         scores = scores + position_bias
     if attention_mask is not None:
@@ -58,9 +62,11 @@ def attend(
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The configured attention kernel, then ``module.out``; ``query`` is (batch, heads, q_len, head_dim)."""
-    attention = ALL_ATTENTION_FUNCTIONS.get_interface(
-        module.config._attn_implementation, eager_attention_forward
-    )
+    implementation = module.config._attn_implementation
+    if implementation == "sdpa" and kwargs.get("softcap") is not None:
+        # torch's sdpa cannot soft-cap scores (transformers' sdpa raises on ``softcap``): the eager maths
+        implementation = "eager"
+    attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
     output, weights = attention(
         module,
         query,

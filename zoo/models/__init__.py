@@ -11,3 +11,9 @@ from . import t5  # noqa: F401
 from . import xlm_roberta  # noqa: F401
 from . import qwen3  # noqa: F401
 from . import phi3  # noqa: F401
+from . import gemma2  # noqa: F401
+from . import gemma3  # noqa: F401
+from . import modernbert  # noqa: F401
+from . import bart  # noqa: F401
+from . import mbart  # noqa: F401
+from . import deberta_v2  # noqa: F401
