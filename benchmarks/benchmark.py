@@ -149,10 +149,80 @@ class Shapes:
             max_position_embeddings=513,
         )
     )
+    # Gemma 2 (soft-capped attention and logits, as the real checkpoints): the Llama shape with GeGLU,
+    # head_dim 64, sliding window 128 on alternating layers (shorter than the training rows).
+    gemma2: dict = field(
+        default_factory=lambda: dict(
+            hidden_size=512,
+            num_hidden_layers=6,
+            num_attention_heads=8,
+            num_key_value_heads=4,
+            head_dim=64,
+            query_pre_attn_scalar=64,
+            intermediate_size=1376,
+            vocab_size=8192,
+            max_position_embeddings=1024,
+            sliding_window=128,
+        )
+    )
+    # Gemma 3 text: the same shape, q/k norms, five sliding layers per global one, no soft-caps.
+    gemma3: dict = field(
+        default_factory=lambda: dict(
+            hidden_size=512,
+            num_hidden_layers=6,
+            num_attention_heads=8,
+            num_key_value_heads=4,
+            head_dim=64,
+            query_pre_attn_scalar=64,
+            intermediate_size=1376,
+            vocab_size=8192,
+            max_position_embeddings=1024,
+            sliding_window=128,
+        )
+    )
+    # ModernBERT: the BERT shape, GeGLU, a band of 128 on two of every three layers, no biases.
+    modernbert: dict = field(
+        default_factory=lambda: dict(
+            hidden_size=384,
+            num_hidden_layers=6,
+            num_attention_heads=6,
+            intermediate_size=1024,
+            vocab_size=30522,
+            max_position_embeddings=512,
+            local_attention=128,
+        )
+    )
+    # DeBERTa-v3: the BERT shape, disentangled attention over 256 log buckets.
+    deberta_v2: dict = field(
+        default_factory=lambda: dict(
+            hidden_size=384,
+            num_hidden_layers=6,
+            num_attention_heads=6,
+            intermediate_size=1536,
+            vocab_size=30522,
+            max_position_embeddings=512,
+            position_buckets=256,
+            legacy=False,
+        )
+    )
+    # BART: post-LN, 3 encoder + 3 decoder layers, GELU MLP 2048, learned positions.
+    bart: dict = field(
+        default_factory=lambda: dict(
+            hidden_size=512,
+            num_hidden_layers=3,
+            num_decoder_layers=3,
+            num_attention_heads=8,
+            intermediate_size=2048,
+            vocab_size=8192,
+            max_position_embeddings=1024,
+        )
+    )
     batch: int = 8
-    seq: int = 256  # T5: seq // 2 encoder + seq // 2 decoder tokens; GLM: seq // 2 context + blank
+    seq: int = (
+        256  # encoder-decoders: seq // 2 encoder + seq // 2 decoder tokens; GLM: seq // 2 context + blank
+    )
     # Generation models at the issue's size (6 layers, hidden 512, vocab 8192); T5: 6 + 6 layers.
-    gen_families: tuple = ("gpt2", "llama", "gpt", "t5")
+    gen_families: tuple = ("gpt2", "llama", "gpt", "t5", "gemma2", "gemma3", "bart")
     gen_t5_layers: int = 6
     # bf16 matmul peak: square sizes, mm calls per timed round, rounds.
     peak_sizes: tuple = (2048, 4096)
@@ -183,6 +253,9 @@ class Shapes:
     big_gen_repeats: int = 2  # the 124M GPT-2
     train_new_repeats: int = 5  # llama, t5, gpt, glm (the first three families use train_repeats)
     memory_families: tuple = ("gpt2", "bert", "llama", "t5")
+    # What runs (--families, --dtypes): every training row label, both dtypes.
+    train_labels: tuple = field(default_factory=lambda: tuple(label for label, _, _ in TRAIN_CONFIGS))
+    dtypes: tuple = ("fp32", "bf16")
 
 
 def quick_shapes() -> Shapes:
@@ -206,6 +279,35 @@ def quick_shapes() -> Shapes:
         ),
         gpt=dict(tiny, vocab_size=500, bos_token_id=0, eos_token_id=0),
         glm=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, vocab_size=500),
+        gemma2=dict(
+            tiny,
+            num_key_value_heads=1,
+            head_dim=32,
+            query_pre_attn_scalar=32,
+            intermediate_size=176,
+            vocab_size=500,
+            sliding_window=8,
+        ),
+        gemma3=dict(
+            tiny,
+            num_key_value_heads=1,
+            head_dim=32,
+            query_pre_attn_scalar=32,
+            intermediate_size=176,
+            vocab_size=500,
+            sliding_window=8,
+        ),
+        modernbert=dict(tiny, vocab_size=1000, intermediate_size=128, local_attention=8),
+        deberta_v2=dict(tiny, vocab_size=1000, intermediate_size=256, position_buckets=16, legacy=False),
+        bart=dict(
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_decoder_layers=2,
+            num_attention_heads=2,
+            intermediate_size=128,
+            vocab_size=500,
+            max_position_embeddings=128,
+        ),
         gen_t5_layers=2,
         peak_sizes=(256, 512),
         peak_calls=2,
@@ -244,6 +346,10 @@ def reference_architecture(family: str) -> str:
 
 def is_causal(family: str) -> bool:
     return zoo.get_family(family).kind == "decoder"
+
+
+def is_encoder_decoder(family: str) -> bool:
+    return zoo.get_family(family).kind == "encoder-decoder"
 
 
 def glm_special_tokens(vocab: int) -> dict:
@@ -465,7 +571,9 @@ def make_batch(family: str, vocab: int, batch: int, seq: int, seed: int = 0) -> 
     ids = torch.randint(1, vocab, (batch, seq), generator=gen)
     if is_causal(family):
         return {"input_ids": ids, "labels": ids.clone()}
-    if family == "t5":  # seq // 2 encoder tokens, seq // 2 decoder tokens (labels, shifted inside)
+    if is_encoder_decoder(
+        family
+    ):  # seq // 2 encoder tokens, seq // 2 decoder tokens (labels, shifted inside)
         half = seq // 2
         return {"input_ids": ids[:, :half].contiguous(), "labels": ids[:, half:].contiguous()}
     if family == "glm":
@@ -504,8 +612,9 @@ def train_step(model, optimizer, batch, bf16: bool) -> float:
 
 
 def forward_logits(family: str, model, batch: dict) -> torch.Tensor:
-    """Logits of a forward pass without the loss inputs (T5 keeps its labels: the decoder input)."""
-    drop = {"target_ids", "loss_mask"} | ({"labels"} if family != "t5" else set())
+    """Logits of a forward pass without the loss inputs (encoder-decoders keep their labels: the decoder
+    input)."""
+    drop = {"target_ids", "loss_mask"} | (set() if is_encoder_decoder(family) else {"labels"})
     return model(**{k: v for k, v in batch.items() if k not in drop})["logits"]
 
 
@@ -536,6 +645,11 @@ TRAIN_CONFIGS = (  # (row label, family, Shapes field)
     ("t5", "t5", "t5"),
     ("gpt", "gpt", "gpt"),
     ("glm", "glm", "glm"),
+    ("gemma2", "gemma2", "gemma2"),
+    ("gemma3", "gemma3", "gemma3"),
+    ("modernbert", "modernbert", "modernbert"),
+    ("deberta-v2", "deberta-v2", "deberta_v2"),
+    ("bart", "bart", "bart"),
 )
 
 
@@ -561,6 +675,8 @@ def train_flops_per_token(family: str, model, seq: int) -> float | None:
 def bench_train(shapes: Shapes, workdir: Path, results: dict) -> None:
     out = results.setdefault("train", {})
     for label, family, shape in TRAIN_CONFIGS:
+        if label not in shapes.train_labels:
+            continue
         shape = getattr(shapes, shape)
         repeats = shapes.train_repeats if label in ("gpt2", "gpt2-v8k", "bert") else shapes.train_new_repeats
         model, ref, _ = build_pair(family, shape, workdir)
@@ -578,7 +694,7 @@ def bench_train(shapes: Shapes, workdir: Path, results: dict) -> None:
             f"attention {model.config._attn_implementation}/{ref_attn}, "
             f"max |logit diff| {float(diff):.2e}"
         )
-        for dtype in ("fp32", "bf16"):
+        for dtype in shapes.dtypes:
             bf16 = dtype == "bf16"
             models = {ZOO: model, HF: ref}
             opts = {name: torch.optim.AdamW(m.parameters(), lr=1e-4) for name, m in models.items()}
@@ -952,7 +1068,7 @@ def bench_generate(shapes: Shapes, workdir: Path, results: dict) -> None:
     for family in shapes.gen_families:
         model, ref, _ = build_pair(family, gen_shape(shapes, family), workdir, seed=1, tag="-gen")
         models = {ZOO: model.eval(), HF: ref.eval()}
-        out[family] = _time_generation(family, models, shapes, shapes.gen_repeats, family == "t5")
+        out[family] = _time_generation(family, models, shapes, shapes.gen_repeats, is_encoder_decoder(family))
         models.clear()
         del model, ref
         gc.collect()
@@ -1147,12 +1263,23 @@ def describe_setup(results: dict) -> list[str]:
         "t5": "T5 v1.1 (gated-GELU) vs T5ForConditionalGeneration",
         "gpt": "nanoGPT GPT vs GPT2LMHeadModel(gelu)",
         "glm": "GLM blank infilling vs FlagAI GLMForSeq2Seq",
+        "gemma2": "Gemma 2 causal LM (soft-capped) vs Gemma2ForCausalLM",
+        "gemma3": "Gemma 3 text causal LM vs Gemma3ForCausalLM",
+        "modernbert": "ModernBERT masked LM vs ModernBertForMaskedLM",
+        "deberta-v2": "DeBERTa-v3 masked LM vs DebertaV2ForMaskedLM",
+        "bart": "BART vs BartForConditionalGeneration",
     }
     if "train" in results or "memory" in results:
         for key, _, shape_key in TRAIN_CONFIGS:
+            if key not in shapes["train_labels"]:
+                continue
             params = (results.get("models") or {}).get(f"train_{key}", {}).get("params")
             size = f"{params / 1e6:.1f}M params " if params else ""
-            tokens = {"t5": " (encoder seq/2 + decoder seq/2)", "glm": " (context seq/2 + blank seq/2)"}
+            tokens = {
+                "t5": " (encoder seq/2 + decoder seq/2)",
+                "bart": " (encoder seq/2 + decoder seq/2)",
+                "glm": " (context seq/2 + blank seq/2)",
+            }
             lines.append(
                 f"train {key} = {descriptions[key]}: {size}({arch(shapes[shape_key])}), "
                 f"batch {shapes['batch']} x seq {shapes['seq']}{tokens.get(key, '')}"
@@ -1323,6 +1450,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--new-tokens", type=int, help="generated tokens per sequence (default 128)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--workdir", type=Path, help="where checkpoints are written (default: a temp dir)")
+    labels = [label for label, _, _ in TRAIN_CONFIGS]
+    parser.add_argument(
+        "--families",
+        nargs="+",
+        choices=labels,
+        help="training and generation rows of these only (default: all)",
+    )
+    parser.add_argument(
+        "--dtypes", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"], help="training dtypes"
+    )
     args = parser.parse_args(argv)
 
     shapes = quick_shapes() if args.quick else Shapes()
@@ -1334,6 +1471,16 @@ def main(argv: list[str] | None = None) -> int:
     ):
         if getattr(args, arg) is not None:
             setattr(shapes, attr, getattr(args, arg))
+    if args.families:
+        shapes.train_labels = tuple(args.families)
+        shapes.gen_families = tuple(f for f in shapes.gen_families if f in args.families)
+    shapes.dtypes = tuple(args.dtypes)
+    if "bf16" in shapes.dtypes and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        shapes.dtypes = tuple(d for d in shapes.dtypes if d != "bf16")
+        log(
+            "[train] bf16 rows skipped: this CPU has no native bf16 matmul (no AVX512-BF16 / AMX), so they "
+            "would measure oneDNN's scalar fallback, not the models"
+        )
     if args.threads:
         torch.set_num_threads(args.threads)
     transformers.utils.logging.set_verbosity_error()

@@ -6,6 +6,7 @@ own, and says how to translate to and from the transformers config of its refere
 mostly data.
 """
 
+import copy
 import math
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -247,6 +248,18 @@ class ZooConfig(PreTrainedConfig, metaclass=_RaisesConfigError):
         if self.rope_parameters is None:
             return kwargs
         return super().convert_rope_params_to_dict(**kwargs)
+
+    def get_text_config(self, decoder=None, encoder=None) -> "ZooConfig":
+        """As transformers' except that an encoder-decoder's decoder config counts the decoder's layers
+        (``num_decoder_layers``): ``generate`` sizes the self-attention cache by
+        ``get_text_config(decoder=True).num_hidden_layers``, the encoder's count (transformers 5.24's own
+        T5 fails with an ``IndexError`` when the two differ)."""
+        config = super().get_text_config(decoder=decoder, encoder=encoder)
+        layers = getattr(config, "num_decoder_layers", None)
+        if decoder and not encoder and layers is not None and layers != config.num_hidden_layers:
+            config = copy.deepcopy(config)
+            config.num_hidden_layers = layers
+        return config
 
     def to_dict(self) -> dict[str, Any]:
         """The config's fields; ``architectures`` as ``Zoo<Class>``: a zoo-layout ``config.json`` never names

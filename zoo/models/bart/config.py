@@ -13,7 +13,6 @@ the value and what is supported: fairseq-era layout flags that transformers 5 ig
 ``static_position_embeddings``), LayerDrop, and encoder / decoder stacks of different widths.
 """
 
-import copy
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -69,15 +68,6 @@ class BartConfig(ZooConfig):
         if self.num_decoder_layers is None:
             self.num_decoder_layers = self.num_hidden_layers
         super().__post_init__(**kwargs)
-
-    def get_text_config(self, decoder=None, encoder=None) -> "BartConfig":
-        """As transformers' except the decoder's config counts the decoder's layers: ``generate`` sizes its
-        self-attention cache by ``get_text_config(decoder=True).num_hidden_layers``."""
-        config = super().get_text_config(decoder=decoder, encoder=encoder)
-        if decoder and not encoder and config.num_hidden_layers != config.num_decoder_layers:
-            config = copy.deepcopy(config)
-            config.num_hidden_layers = config.num_decoder_layers
-        return config
 
     def validate_bart(self):
         """Part of ``@strict`` validation: one shared embedding for encoder, decoder and LM head."""
