@@ -180,14 +180,14 @@ class Shapes:
             sliding_window=128,
         )
     )
-    # ModernBERT: the BERT shape, GeGLU, a band of 128 on two of every three layers, no biases.
+    # ModernBERT: the BERT body, GeGLU, a band of 128 on two of every three layers, no biases.
     modernbert: dict = field(
         default_factory=lambda: dict(
             hidden_size=384,
             num_hidden_layers=6,
             num_attention_heads=6,
             intermediate_size=1024,
-            vocab_size=30522,
+            vocab_size=50368,  # ModernBERT's own (its special tokens sit at 50281-50283)
             max_position_embeddings=512,
             local_attention=128,
         )
@@ -297,7 +297,17 @@ def quick_shapes() -> Shapes:
             vocab_size=500,
             sliding_window=8,
         ),
-        modernbert=dict(tiny, vocab_size=1000, intermediate_size=128, local_attention=8),
+        modernbert=dict(
+            tiny,
+            vocab_size=1000,
+            intermediate_size=128,
+            local_attention=8,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+            cls_token_id=1,
+            sep_token_id=2,
+        ),
         deberta_v2=dict(tiny, vocab_size=1000, intermediate_size=256, position_buckets=16, legacy=False),
         bart=dict(
             hidden_size=64,

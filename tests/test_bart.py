@@ -25,13 +25,7 @@ ZOO_CLASSES = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on tensors this small, synchronising threads costs more than they compute."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def reference_config(layout: str, **overrides) -> transformers.PreTrainedConfig:

@@ -79,12 +79,7 @@ CLASSES = {  # kind: (transformers class, zoo class, Auto class, transformers co
 }  # fmt: skip
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _randomize(model: torch.nn.Module, seed: int = 1, scale: float = 0.05) -> torch.nn.Module:

@@ -49,12 +49,7 @@ IMPLEMENTATIONS = ("sdpa", "eager")
 GENERATION = dict(max_new_tokens=10, min_new_tokens=10, do_sample=False, pad_token_id=0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _randomize(model: torch.nn.Module, seed: int = 1) -> None:
@@ -130,6 +125,21 @@ def test_zoo_load_reads_the_transformers_checkpoint(from_transformers):
     assert torch.equal(ours.attn.qkv.weight, qkv)
     sliding = [block.attn.sliding_window for block in model.model.layers]
     assert sliding == [4 if t == "sliding_attention" else None for t in config.layer_types]
+
+
+@pytest.mark.parametrize("attn_implementation", IMPLEMENTATIONS)
+def test_an_unpadded_batch_matches(from_transformers, attn_implementation):
+    """No attention mask at all: transformers' sdpa mask is then None (sdpa's own causal flag would apply),
+    and a soft-capped layer, which runs the eager maths, must still be causal."""
+    _, reference, model = from_transformers
+    model.set_attn_implementation(attn_implementation)
+    input_ids = torch.randint(3, VOCAB, (2, 12), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        ours = model(input_ids, output_hidden_states=True)
+        theirs = reference(input_ids, output_hidden_states=True)
+    for actual, expected in zip((ours.logits, *ours.hidden_states), (theirs.logits, *theirs.hidden_states)):
+        assert (actual - expected).abs().max().item() <= 1e-4
+    model.set_attn_implementation("sdpa")
 
 
 @pytest.mark.parametrize("left", [True, False], ids=["left-padded", "right-padded"])

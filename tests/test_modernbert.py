@@ -84,13 +84,7 @@ IMPLEMENTATIONS = ("sdpa", "eager")
 SENTENCES = ["john lives in paris .", "the cat sat on the mat", "i love this movie , it was good !"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on tensors this small, synchronising threads costs more than they compute."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _randomize(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:

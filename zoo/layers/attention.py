@@ -64,8 +64,15 @@ def attend(
     """The configured attention kernel, then ``module.out``; ``query`` is (batch, heads, q_len, head_dim)."""
     implementation = module.config._attn_implementation
     if implementation == "sdpa" and kwargs.get("softcap") is not None:
-        # torch's sdpa cannot soft-cap scores (transformers' sdpa raises on ``softcap``): the eager maths
+        # torch's sdpa cannot soft-cap scores (transformers' sdpa raises on ``softcap``): the eager maths.
+        # An sdpa mask may be None where sdpa's own causal flag would apply (no padding): eager needs it
+        # spelled out, the queries being the last q_len of the k_len positions.
         implementation = "eager"
+        if attention_mask is None and getattr(module, "is_causal", False):
+            q_len, k_len = query.shape[-2], key.shape[-2]
+            attention_mask = torch.ones(q_len, k_len, dtype=torch.bool, device=query.device).tril(
+                k_len - q_len
+            )
     attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
     output, weights = attention(
         module,
