@@ -1,7 +1,8 @@
 """How a (source, target) pair becomes training features and generation inputs, per family kind
 (``Family.seq2seq_format``, from the declaration's ``kind``).
 
-* encoder-decoder (t5, bart): ``input_ids = source + eos``, ``labels = target + eos``; generate returns
+* encoder-decoder (t5, bart): ``input_ids = source + eos`` (``bos + source + eos`` where the tokenizer
+  frames texts so, as BART's does), ``labels = target + eos``; generate returns
   the decoder ids, starting with the decoder start token; a config's ``forced_bos_token_id`` (BART's
   ``<s>``) also starts the labels. A tokenizer with language codes (mBART's
   ``src_lang`` / ``tgt_lang``) puts its own language specials around source and target instead, and
@@ -109,8 +110,11 @@ class EncoderDecoderFormat(Seq2SeqFormat):
             in_prefix = code in self.target_specials[0]
             self.language_kwargs = {"forced_bos_token_id" if in_prefix else "decoder_start_token_id": code}
             forced_bos = code if in_prefix else None
-        elif isinstance(forced_bos, int):  # train the targets as generate will start them
-            self.target_specials = ([forced_bos], [eos])
+        else:
+            if _frames_with_bos(tokenizer):  # BART's tokenizer: <s> source </s>, as in pre-training
+                self.source_specials = ([tokenizer.bos_token_id], [eos])
+            if isinstance(forced_bos, int):  # train the targets as generate will start them
+                self.target_specials = ([forced_bos], [eos])
         self.generated_prefix = 2 if isinstance(forced_bos, int) else 1  # start (and forced) token
         self.source_overhead = sum(map(len, self.source_specials))
         self.target_overhead = sum(map(len, self.target_specials))
@@ -137,6 +141,18 @@ class EncoderDecoderFormat(Seq2SeqFormat):
     def decode_generated(self, output_ids, inputs):
         start = self.generated_prefix
         return [_cut_at(row[start:], self.stop_token_id, self.pad) for row in output_ids.tolist()]
+
+
+def _frames_with_bos(tokenizer) -> bool:
+    """Whether the tokenizer's own encoding frames a text as ``bos text eos`` (BART's, RoBERTa's), with a bos
+    distinct from eos; T5's (``text eos``) and tokenizers without a template leave the source as it was."""
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    if bos is None or bos == eos:
+        return False
+    probe = "a"
+    bare = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    framed = tokenizer(probe)["input_ids"]
+    return bool(bare) and framed == [bos, *bare, eos]
 
 
 def _language_specials(tokenizer) -> tuple[tuple[list, list], tuple[list, list], int] | None:

@@ -396,6 +396,46 @@ def test_title_generation_trains_and_generates_through_build_trainer(tmp_path):
     ]
 
 
+def bart_tokenizer() -> transformers.BartTokenizer:
+    """A tiny byte-level BPE BART tokenizer built here (fairseq's special ids), no download."""
+    letters = "abcdefgh"  # one-letter words: the only merges are "Ġ" + letter
+    vocab = {"<s>": BOS, "<pad>": PAD, "</s>": EOS, "<unk>": 3, "<mask>": 4, "Ġ": 5}
+    for letter in letters:
+        vocab[letter] = len(vocab)
+        vocab[f"Ġ{letter}"] = len(vocab)
+    return transformers.BartTokenizer(vocab=vocab, merges=[("Ġ", letter) for letter in letters])
+
+
+def test_bart_sources_and_targets_are_framed_as_its_tokenizer_frames_them():
+    """<s> source </s> as in pre-training (the tokenizer's own template), and with bart-base's forced <s>
+    the labels as ``tokenizer(text_target=...)`` lays them out; T5-style tokenizers stay ``source </s>``."""
+    from tiny_models import wordpiece_tokenizer
+
+    from tasks import get_task
+    from zoo.models.bart import BartConfig
+
+    tokenizer = bart_tokenizer()
+    model = BartForConditionalGeneration(
+        _tiny(BartConfig, tokenizer, bos_token_id=BOS, forced_bos_token_id=BOS)
+    )
+    task = get_task("seq2seq")
+    row = task.preprocess([{"source": "a b c", "target": "d e"}], tokenizer, model)[0]
+    words = tokenizer("a b c", add_special_tokens=False)["input_ids"]
+    assert len(words) == 3 and row["input_ids"] == [BOS, *words, EOS] == tokenizer("a b c")["input_ids"]
+    assert row["labels"] == [BOS, *tokenizer("d e", add_special_tokens=False)["input_ids"], EOS]
+    assert row["labels"] == tokenizer(text_target="d e")["input_ids"]
+    batch = task.predictor(model, tokenizer).format.generation_inputs([words])
+    assert batch["input_ids"][0].tolist() == [BOS, *words, EOS]
+
+    other = wordpiece_tokenizer()  # [CLS] text [SEP], no bos: the source keeps the plain framing
+    model = BartForConditionalGeneration(_tiny(BartConfig, other))
+    row = task.preprocess([{"source": "the cat sat", "target": "good"}], other, model)[0]
+    assert row["input_ids"] == [
+        *other("the cat sat", add_special_tokens=False)["input_ids"],
+        other.eos_token_id,
+    ]
+
+
 def mbart50_tokenizer(**languages) -> transformers.MBart50Tokenizer:
     """A tiny mBART-50 tokenizer built here (fairseq's special ids, the 52 language codes), no download."""
     words = ["the", "a", "cat", "dog", "sat", "on", "mat", "big", "red", "house"]
