@@ -65,6 +65,20 @@ ZOO, HF = "zoo", "transformers"
 # ------------------------------------------------------------------------------------------------
 # Shapes
 # ------------------------------------------------------------------------------------------------
+GEMMA_SHAPE = dict(  # Gemma 2 and Gemma 3 rows: 21.6M parameters
+    hidden_size=512,
+    num_hidden_layers=6,
+    num_attention_heads=8,
+    num_key_value_heads=4,
+    head_dim=64,
+    query_pre_attn_scalar=64,
+    intermediate_size=1376,
+    vocab_size=8192,
+    max_position_embeddings=1024,
+    sliding_window=128,
+)
+
+
 @dataclass
 class Shapes:
     # Training models (~23M parameters each by default).
@@ -151,35 +165,9 @@ class Shapes:
     )
     # Gemma 2 (soft-capped attention and logits, as the real checkpoints): the Llama shape with GeGLU,
     # head_dim 64, sliding window 128 on alternating layers (shorter than the training rows).
-    gemma2: dict = field(
-        default_factory=lambda: dict(
-            hidden_size=512,
-            num_hidden_layers=6,
-            num_attention_heads=8,
-            num_key_value_heads=4,
-            head_dim=64,
-            query_pre_attn_scalar=64,
-            intermediate_size=1376,
-            vocab_size=8192,
-            max_position_embeddings=1024,
-            sliding_window=128,
-        )
-    )
+    gemma2: dict = field(default_factory=lambda: dict(GEMMA_SHAPE))
     # Gemma 3 text: the same shape, q/k norms, five sliding layers per global one, no soft-caps.
-    gemma3: dict = field(
-        default_factory=lambda: dict(
-            hidden_size=512,
-            num_hidden_layers=6,
-            num_attention_heads=8,
-            num_key_value_heads=4,
-            head_dim=64,
-            query_pre_attn_scalar=64,
-            intermediate_size=1376,
-            vocab_size=8192,
-            max_position_embeddings=1024,
-            sliding_window=128,
-        )
-    )
+    gemma3: dict = field(default_factory=lambda: dict(GEMMA_SHAPE))
     # ModernBERT: the BERT body, GeGLU, a band of 128 on two of every three layers, no biases.
     modernbert: dict = field(
         default_factory=lambda: dict(
